@@ -1,0 +1,70 @@
+"""A background reader for one container's attach socket."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+
+from sandbox_kernel.streams import FrameDemuxer
+
+FrameHandler = Callable[[int, bytes], None]
+
+
+class AttachPump(threading.Thread):
+    """Reads the multiplexed attach stream until EOF and hands each payload to ``on_frame``.
+
+    Reading happens while the program runs, so output is never left to pile up in the daemon, and
+    a caller can stop waiting at its deadline whatever the program does with its streams.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_frame: FrameHandler,
+        name: str = "attach",
+        on_eof: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name=f"sandbox-{name}", daemon=True)
+        self.sock = sock
+        self.on_frame = on_frame
+        self.on_eof = on_eof
+        self.finished = threading.Event()
+        self._closing = False
+
+    def run(self) -> None:
+        demuxer = FrameDemuxer()
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(256 * 1024)
+                except TimeoutError:
+                    if self._closing:
+                        break
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                for stream_id, payload in demuxer.feed(data):
+                    self.on_frame(stream_id, payload)
+        finally:
+            self.finished.set()
+            if self.on_eof is not None:
+                self.on_eof()
+
+    def send(self, data: bytes, timeout: float) -> None:
+        """Write to the container's stdin; a container that died mid-write is not an error here."""
+        self.sock.settimeout(max(timeout, 0.05))
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._closing = True
+        for action in (lambda: self.sock.shutdown(socket.SHUT_RDWR), self.sock.close):
+            try:
+                action()
+            except OSError:
+                pass

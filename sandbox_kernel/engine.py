@@ -1,0 +1,261 @@
+"""``DockerSandbox``: run a piece of code in a fresh, locked-down container and report what happened."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import docker
+import requests.exceptions
+
+from sandbox_kernel import ownership
+from sandbox_kernel.attach import AttachPump
+from sandbox_kernel.container_config import create_kwargs
+from sandbox_kernel.docker_api import connect, open_attach_socket, translate
+from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.languages import Language, resolve_language
+from sandbox_kernel.limits import Limits
+from sandbox_kernel.result import ExecutionResult
+from sandbox_kernel.streams import STDERR, CappedStream
+
+if TYPE_CHECKING:
+    from sandbox_kernel.session import SandboxSession
+
+OutputCallback = Callable[[str, str], None]
+"""Receives ``(stream_name, text)`` as output arrives; called from a background thread."""
+
+# How long after the deadline we allow for the kill and the last bytes of output.
+KILL_GRACE = 1.5
+
+_live_lock = threading.Lock()
+_live_containers: dict[str, docker.APIClient] = {}
+_janitor_done = False
+
+
+def _track(api: docker.APIClient, container_id: str) -> None:
+    with _live_lock:
+        _live_containers[container_id] = api
+
+
+def remove_container(api: docker.APIClient, container_id: str) -> None:
+    """Remove one of our containers by ID, whatever state it is in."""
+    try:
+        api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        # "removal already in progress" or a daemon gone away: the janitor will finish the job.
+        pass
+    finally:
+        with _live_lock:
+            _live_containers.pop(container_id, None)
+
+
+@atexit.register
+def _remove_leftovers() -> None:
+    with _live_lock:
+        leftovers = list(_live_containers.items())
+    for container_id, api in leftovers:
+        remove_container(api, container_id)
+
+
+def one_shot_command(language: Language, code_size: int) -> list[str]:
+    """Read exactly ``code_size`` bytes of program from stdin into /tmp, then run it.
+
+    The code never appears on a command line or in a host file, and the program itself gets an
+    empty stdin. Only ``sh`` and ``head`` are needed, so any image with the interpreter works.
+    """
+    program = f"/tmp/.sandbox-cell{language.suffix}"
+    interpreter = " ".join(language.interpreter)
+    script = f'head -c "$1" > {program} && exec {interpreter} {program} </dev/null'
+    return ["sh", "-c", script, "sh", str(code_size)]
+
+
+class DockerSandbox:
+    """The engine: every ``run`` gets a fresh container; ``session`` keeps one for many runs."""
+
+    def __init__(
+        self,
+        limits: Limits | None = None,
+        *,
+        images: dict[str, str] | None = None,
+        runtime: str | None = None,
+        base_url: str | None = None,
+    ) -> None:
+        if limits is not None and not isinstance(limits, Limits):
+            raise ValueError(f"limits must be a Limits instance, not {type(limits).__name__}")
+        self.limits = limits or Limits()
+        self.images = {resolve_language(k).name: v for k, v in (images or {}).items()}
+        self.runtime = runtime or None
+        self.base_url = base_url
+        self._api: docker.APIClient | None = None
+        self._api_lock = threading.Lock()
+        self._sessions: set[SandboxSession] = set()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def api(self) -> docker.APIClient:
+        """The daemon connection, opened on first use (raises ``SandboxUnavailable``)."""
+        global _janitor_done
+        with self._api_lock:
+            if self._api is None:
+                self._api = connect(self.base_url)
+                if not _janitor_done:
+                    _janitor_done = True
+                    ownership.reap_orphans(self._api)
+            return self._api
+
+    def image_for(self, language: Language) -> str:
+        return self.images.get(language.name) or language.image
+
+    def resolve_limits(self, limits: Limits | None) -> Limits:
+        if limits is None:
+            return self.limits
+        if not isinstance(limits, Limits):
+            raise ValueError(f"limits must be a Limits instance, not {type(limits).__name__}")
+        return limits
+
+    def create_container(
+        self, language: Language, command: list[str], limits: Limits, role: str
+    ) -> str:
+        api = self.api()
+        image = self.image_for(language)
+        kwargs = create_kwargs(api, image, command, limits, ownership.labels(role), self.runtime)
+        try:
+            container_id = str(api.create_container(**kwargs)["Id"])
+        except Exception as exc:
+            raise translate(exc, image) from None
+        _track(api, container_id)
+        return container_id
+
+    # -- one-shot runs --------------------------------------------------------------------------
+
+    def run(
+        self,
+        language: str,
+        code: str | bytes,
+        timeout: float | None = None,
+        limits: Limits | None = None,
+        *,
+        on_output: OutputCallback | None = None,
+    ) -> ExecutionResult:
+        """Run ``code`` in a new container and remove it; never raises for what the code does."""
+        lang = resolve_language(language)
+        limits = self.resolve_limits(limits)
+        seconds = limits.check_timeout(timeout)
+        data = limits.check_code(code)
+        streams = {1: CappedStream("stdout", limits.max_output),
+                   STDERR: CappedStream("stderr", limits.max_output)}
+
+        def on_frame(stream_id: int, payload: bytes) -> None:
+            stream = streams.get(stream_id)
+            if stream is None:
+                return
+            text = stream.feed(payload)
+            if text and on_output is not None:
+                on_output(stream.name, text)
+
+        container_id = self.create_container(
+            lang, one_shot_command(lang, len(data)), limits, "run"
+        )
+        api = self.api()
+        pump: AttachPump | None = None
+        try:
+            try:
+                pump = AttachPump(open_attach_socket(api, container_id), on_frame, "run")
+                pump.start()
+                started = time.monotonic()
+                api.start(container_id)
+            except Exception as exc:
+                raise translate(exc, self.image_for(lang)) from None
+            deadline = started + seconds
+            pump.send(data, seconds)
+            exit_code = self._wait_for_exit(api, container_id, pump, deadline)
+            elapsed = (time.monotonic() - started) * 1000.0
+            timed_out = exit_code is None
+            if timed_out:
+                remove_container(api, container_id)
+            pump.finished.wait(KILL_GRACE if timed_out else 1.0)
+            oom = exit_code == 137 and self._oom_killed(api, container_id)
+        finally:
+            if pump is not None:
+                pump.close()
+            remove_container(api, container_id)
+        result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
+                                 timed_out=timed_out, oom_killed=oom)
+        for stream in streams.values():
+            tail = stream.flush()
+            if tail and on_output is not None:
+                on_output(stream.name, tail)
+        result.stdout, result.stderr = streams[1].text(), streams[STDERR].text()
+        result.truncated = any(s.truncated for s in streams.values())
+        return result
+
+    @staticmethod
+    def _wait_for_exit(
+        api: docker.APIClient, container_id: str, pump: AttachPump, deadline: float
+    ) -> int | None:
+        """The exit status, or ``None`` if the deadline passed first."""
+        if not pump.finished.wait(max(0.0, deadline - time.monotonic())):
+            return None
+        try:
+            # The output has ended, so the program is exiting: this returns at once.
+            status = api.wait(container_id, timeout=max(deadline - time.monotonic(), 0) + 2.0)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            return None
+        except docker.errors.APIError as exc:
+            raise translate(exc) from None
+        code = status.get("StatusCode")
+        return int(code) if code is not None else None
+
+    @staticmethod
+    def _oom_killed(api: docker.APIClient, container_id: str) -> bool:
+        try:
+            state: dict[str, Any] = api.inspect_container(container_id)["State"]
+        except Exception:  # noqa: BLE001 - removed already: 137 alone cannot tell
+            return False
+        return bool(state.get("OOMKilled"))
+
+    def run_python(self, code: str, timeout: float | None = None) -> ExecutionResult:
+        return self.run("python", code, timeout)
+
+    def run_bash(self, command: str, timeout: float | None = None) -> ExecutionResult:
+        return self.run("bash", command, timeout)
+
+    def run_node(self, code: str, timeout: float | None = None) -> ExecutionResult:
+        return self.run("node", code, timeout)
+
+    # -- sessions and cleanup -------------------------------------------------------------------
+
+    def session(self, language: str, limits: Limits | None = None) -> SandboxSession:
+        """A persistent sandbox: use as a context manager; state survives between ``run`` calls."""
+        from sandbox_kernel.session import SandboxSession
+
+        lang = resolve_language(language)
+        session = SandboxSession(self, lang, self.resolve_limits(limits))
+        self._sessions.add(session)
+        return session
+
+    def forget_session(self, session: SandboxSession) -> None:
+        self._sessions.discard(session)
+
+    def cleanup_all(self) -> list[str]:
+        """Remove every container this process created (sessions included); return their IDs."""
+        for session in list(self._sessions):
+            session.close()
+        try:
+            api = self.api()
+        except SandboxError:
+            return []
+        removed = []
+        for info in ownership.find_ours(api, ownership.owner_id()):
+            remove_container(api, info["Id"])
+            removed.append(info["Id"])
+        return removed
+
+    def reap_orphans(self) -> list[str]:
+        """Remove containers of ours whose owning process is gone (``sandbox-kernel cleanup``)."""
+        return ownership.reap_orphans(self.api())
