@@ -47,11 +47,11 @@ def remove_container(api: docker.APIClient, container_id: str) -> None:
     except docker.errors.NotFound:
         pass
     except (docker.errors.APIError, requests.exceptions.RequestException):
-        # "removal already in progress" or a daemon gone away: the janitor will finish the job.
-        pass
-    finally:
-        with _live_lock:
-            _live_containers.pop(container_id, None)
+        # "removal already in progress" or a daemon gone away: keep it on the list so that
+        # cleanup_all() or the exit hook tries again; the janitor covers a crash.
+        return
+    with _live_lock:
+        _live_containers.pop(container_id, None)
 
 
 @atexit.register
@@ -204,9 +204,9 @@ class DockerSandbox:
         try:
             # The output has ended, so the program is exiting: this returns at once.
             status = api.wait(container_id, timeout=max(deadline - time.monotonic(), 0) + 2.0)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        except requests.exceptions.ReadTimeout:
             return None
-        except docker.errors.APIError as exc:
+        except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
             raise translate(exc) from None
         code = status.get("StatusCode")
         return int(code) if code is not None else None
@@ -250,6 +250,7 @@ class DockerSandbox:
             api = self.api()
         except SandboxError:
             return []
+        _remove_leftovers()
         removed = []
         for info in ownership.find_ours(api, ownership.owner_id()):
             remove_container(api, info["Id"])
