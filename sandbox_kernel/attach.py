@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -56,15 +57,12 @@ class AttachPump(threading.Thread):
     def send(self, data: bytes, timeout: float) -> None:
         """Write to the container's stdin; a container that died mid-write is not an error here."""
         self.sock.settimeout(max(timeout, 0.05))
-        try:
+        with contextlib.suppress(OSError):
             self.sock.sendall(data)
-        except OSError:
-            pass
 
     def close(self) -> None:
         self._closing = True
-        for action in (lambda: self.sock.shutdown(socket.SHUT_RDWR), self.sock.close):
-            try:
-                action()
-            except OSError:
-                pass
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.sock.close()

@@ -1,4 +1,4 @@
-"""The ``sandbox-kernel`` command line: one sub-command per module in ``sandbox_kernel.commands``."""
+"""The ``sandbox-kernel`` command line: one sub-command per module in ``commands/``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ COMMANDS = ("install", "images", "run", "doctor", "cleanup", "mcp")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sandbox-kernel",
-        description="Run untrusted code in hardened Docker sandboxes (Jupyter kernels, magic, CLI).",
+        description="Run untrusted code in hardened Docker sandboxes.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

@@ -67,7 +67,10 @@ def create_kwargs(
         read_only=True,
         tmpfs={
             "/tmp": f"{tmpfs_opts},size={limits.tmp_size}",
-            WORKDIR: f"{tmpfs_opts},size={limits.workdir_size}",
+            # Docker resets the mode of a tmpfs that is also the working directory, so the
+            # sandbox user gets it by ownership; exec lets users run their own scripts there.
+            WORKDIR: f"rw,nosuid,nodev,exec,uid=65534,gid=65534,mode=0700,"
+                     f"size={limits.workdir_size}",
         },
         init=True,
         network_mode="bridge" if limits.network else "none",

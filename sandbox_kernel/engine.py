@@ -1,8 +1,9 @@
-"""``DockerSandbox``: run a piece of code in a fresh, locked-down container and report what happened."""
+"""``DockerSandbox``: run code in a fresh, locked-down container and report what happened."""
 
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -75,7 +76,11 @@ def one_shot_command(language: Language, code_size: int) -> list[str]:
 
 
 class DockerSandbox:
-    """The engine: every ``run`` gets a fresh container; ``session`` keeps one for many runs."""
+    """The engine: every ``run`` gets a fresh container; ``session`` keeps one for many runs.
+
+    ``runtime`` picks Docker's runtime (``"runsc"`` for gVisor); by default the
+    ``SANDBOX_KERNEL_RUNTIME`` environment variable, else the daemon's default (runc).
+    """
 
     def __init__(
         self,
@@ -89,7 +94,7 @@ class DockerSandbox:
             raise ValueError(f"limits must be a Limits instance, not {type(limits).__name__}")
         self.limits = limits or Limits()
         self.images = {resolve_language(k).name: v for k, v in (images or {}).items()}
-        self.runtime = runtime or None
+        self.runtime = runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None
         self.base_url = base_url
         self._api: docker.APIClient | None = None
         self._api_lock = threading.Lock()
@@ -244,14 +249,16 @@ class DockerSandbox:
 
     def cleanup_all(self) -> list[str]:
         """Remove every container this process created (sessions included); return their IDs."""
+        removed = []
         for session in list(self._sessions):
+            if session.container_id is not None:
+                removed.append(session.container_id)
             session.close()
         try:
             api = self.api()
         except SandboxError:
-            return []
+            return removed
         _remove_leftovers()
-        removed = []
         for info in ownership.find_ours(api, ownership.owner_id()):
             remove_container(api, info["Id"])
             removed.append(info["Id"])

@@ -7,6 +7,7 @@ socket, no new container and no ``docker exec``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import secrets
@@ -181,10 +182,8 @@ class SandboxSession:
         container_id = self.container_id
         if container_id is None:
             return
-        try:
+        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
             self.sandbox.api().kill(container_id, signal="SIGINT")
-        except (docker.errors.APIError, requests.exceptions.RequestException):
-            pass
 
     # -- running cells --------------------------------------------------------------------------
 
@@ -296,7 +295,7 @@ class SandboxSession:
             self._pump.send(header + body, 10.0)
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
-        """The driver exited (exit(), out of memory, killed): report how, then drop the container."""
+        """The driver exited (exit, out of memory, killed): report how, drop the container."""
         api = self.sandbox.api()
         assert self.container_id is not None
         try:

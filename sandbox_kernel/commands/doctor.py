@@ -1,0 +1,141 @@
+"""``sandbox-kernel doctor``: is everything in place, and do the limits hold inside a sandbox?
+
+It checks from the inside (what a sandboxed program sees), not just the configuration we send,
+because that is what the security guarantees are about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.limits import Limits
+
+# Printed by a Bash sandbox as KEY=VALUE lines; cgroup v1 and v2 paths both tried.
+PROBE = r"""
+first() { for f in "$@"; do [ -r "$f" ] && { cat "$f"; return; }; done; echo '?'; }
+echo "uid=$(id -u)"
+echo "memory=$(first /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max)"
+echo "swap=$(first /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes /sys/fs/cgroup/memory.swap.max)"
+echo "cpu_quota=$(first /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max)"
+echo "cpu_period=$(first /sys/fs/cgroup/cpu/cpu.cfs_period_us)"
+echo "pids=$(first /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max)"
+echo "nproc=$(ulimit -u)"
+echo "interfaces=$(ls /sys/class/net | tr '\n' ' ')"
+if touch /.probe 2>/dev/null; then echo rootfs=writable; else echo rootfs=read-only; fi
+echo "tmp=$(touch /tmp/.probe 2>/dev/null && echo writable || echo read-only)"
+echo "caps=$(grep CapEff /proc/self/status | cut -f2)"
+echo "no_new_privs=$(grep NoNewPrivs /proc/self/status | cut -f2)"
+echo "pid1=$(tr '\0' ' ' < /proc/1/cmdline | cut -c1-40)"
+echo "docker_socket=$([ -e /var/run/docker.sock ] && echo present || echo absent)"
+echo "nofile=$(ulimit -n)"
+echo "core=$(ulimit -c)"
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "doctor",
+        help="check the daemon, runtimes, images and the limits inside a sandbox",
+        description="Check the Docker daemon, the runtimes, the images, and the limits as a "
+                    "sandboxed program sees them. Exits non-zero when something is wrong.",
+    )
+    parser.add_argument("--runtime", default=None,
+                        help="Docker runtime to check with (default: $SANDBOX_KERNEL_RUNTIME "
+                             "or the daemon's default)")
+    return parser
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+
+    def add(self, check: str, value: object, ok: bool | None) -> None:
+        status = "ok" if ok else ("warn" if ok is None else "FAIL")
+        self.rows.append((check, str(value), status))
+
+    @property
+    def failed(self) -> bool:
+        return any(status == "FAIL" for _, _, status in self.rows)
+
+    def render(self) -> str:
+        width = max(len(check) for check, _, _ in self.rows)
+        lines = [f"{'check':<{width}}  {'status':<6}  value", "-" * (width + 30)]
+        lines += [f"{check:<{width}}  {status:<6}  {value}" for check, value, status in self.rows]
+        return "\n".join(lines)
+
+
+def _expected_inside(limits: Limits, gvisor: bool) -> dict[str, tuple[str, bool | None]]:
+    quota = int(limits.cpus * 100_000)
+    return {
+        "uid": ("65534", True),
+        "memory": (str(limits.memory), None if gvisor else True),
+        "swap": (str(limits.memory), None if gvisor else True),
+        "cpu_quota": (str(quota), None if gvisor else True),
+        "pids": (str(limits.pids), None if gvisor else True),
+        # gVisor with --network=none shows no interface at all, not even lo.
+        "interfaces": ("" if gvisor else "lo", True),
+        "rootfs": ("read-only", True),
+        "tmp": ("writable", True),
+        "caps": ("0000000000000000", True),
+        "no_new_privs": ("1", None if gvisor else True),
+        "docker_socket": ("absent", True),
+        "core": ("0", True),
+    }
+
+
+def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
+    from sandbox_kernel.container_config import is_gvisor
+    from sandbox_kernel.engine import DockerSandbox
+
+    result = DockerSandbox(limits, runtime=runtime).run("bash", PROBE, timeout=30)
+    if result.exit_code != 0:
+        report.add("probe sandbox", result.describe_failure() + " " + result.stderr[-200:], False)
+        return
+    seen = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    expected = _expected_inside(limits, is_gvisor(runtime))
+    for key, value in seen.items():
+        want, strict = expected.get(key, (None, None))
+        if want is None:
+            report.add(f"inside: {key}", value, True)
+            continue
+        ok = value.strip() == want
+        report.add(f"inside: {key}", value.strip() + ("" if ok else f" (want {want})"),
+                   True if ok else (False if strict else None))
+
+
+def run(args: argparse.Namespace) -> int:
+    from sandbox_kernel.docker_api import connect
+    from sandbox_kernel.images import image_status
+    from sandbox_kernel.languages import LANGUAGES
+
+    report = Report()
+    runtime = args.runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None
+    try:
+        api = connect()
+    except SandboxError as exc:
+        report.add("docker daemon", exc, False)
+        print(report.render())
+        return 1
+    info = api.info()
+    report.add("docker daemon", f"{info.get('ServerVersion')} at {api.base_url}", True)
+    runtimes = sorted(info.get("Runtimes", {}))
+    report.add("runtimes available", ", ".join(runtimes), True)
+    report.add("gVisor (runsc)", "registered" if "runsc" in runtimes else
+               "not registered: run `bash scripts/bootstrap.sh setup`", "runsc" in runtimes or None)
+    in_use = runtime or info.get("DefaultRuntime", "runc")
+    report.add("runtime in use", in_use, runtime is None or runtime in runtimes)
+    statuses = image_status()
+    for name, language in LANGUAGES.items():
+        status = statuses.get(name, "missing")
+        hint = "" if status == "ok" else "  (run `sandbox-kernel images build`)"
+        report.add(f"image {name}", f"{language.image}: {status}{hint}", status == "ok")
+    if statuses.get("bash") == "ok" and (runtime is None or runtime in runtimes):
+        try:
+            _probe(report, runtime, Limits())
+        except SandboxError as exc:
+            report.add("probe sandbox", exc, False)
+    print(report.render())
+    return 1 if report.failed else 0

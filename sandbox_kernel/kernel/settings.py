@@ -1,0 +1,133 @@
+"""The kernels' configuration: traitlets whose defaults come from ``Limits()`` and the environment.
+
+Precedence, highest first: the kernel's command line (``--SandboxKernel.timeout=5``), a
+``jupyter_sandbox_config.py`` in the Jupyter config path, an environment variable
+(``SANDBOX_KERNEL_TIMEOUT=5``), and finally ``Limits()``, the project's single source of defaults.
+Values are checked by ``Limits`` itself, so the kernels accept exactly what the engine accepts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, Union, default
+from traitlets.config import Configurable
+
+from sandbox_kernel.languages import resolve_language
+from sandbox_kernel.limits import Limits
+
+ENV_PREFIX = "SANDBOX_KERNEL_"
+MODES = ("session", "fresh")
+_DEFAULTS = Limits()
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(ENV_PREFIX + name.upper(), "").strip()
+    return value or None
+
+
+def _env_number(name: str, kind: type[float] | type[int], fallback: float | int) -> Any:
+    value = _env(name)
+    if value is None:
+        return fallback
+    try:
+        return kind(value)
+    except ValueError:
+        raise TraitError(
+            f"{ENV_PREFIX}{name.upper()}={value!r} is not a valid {kind.__name__}"
+        ) from None
+
+
+class SandboxSettings(Configurable):
+    """Limits and behaviour of a sandbox kernel (mixed into ``SandboxKernel``)."""
+
+    mode = Enum(
+        MODES,
+        help="'session' keeps one sandbox for the whole notebook, so state persists between "
+             "cells; 'fresh' runs every cell in a new sandbox, with no state. "
+             "Environment: SANDBOX_KERNEL_MODE.",
+    ).tag(config=True)
+
+    memory = Union(
+        [Int(), Unicode()],
+        help="Memory of the sandbox: bytes or a size like '512m' (no swap). "
+             f"Default {_DEFAULTS.memory // 2**20} MiB. Environment: SANDBOX_KERNEL_MEMORY.",
+    ).tag(config=True)
+
+    cpus = Float(
+        help=f"CPUs the sandbox may use (default {_DEFAULTS.cpus:g}). "
+             "Environment: SANDBOX_KERNEL_CPUS.",
+    ).tag(config=True)
+
+    pids = Int(
+        help=f"Maximum number of processes in the sandbox (default {_DEFAULTS.pids}). "
+             "Environment: SANDBOX_KERNEL_PIDS.",
+    ).tag(config=True)
+
+    timeout = Float(
+        help=f"Default timeout of one cell in seconds (default {_DEFAULTS.timeout:g}, at most "
+             f"{_DEFAULTS.max_timeout:g}). A cell may start with '%%timeout S' to change it "
+             "for that cell. Environment: SANDBOX_KERNEL_TIMEOUT.",
+    ).tag(config=True)
+
+    max_output = Union(
+        [Int(), Unicode()],
+        help="Cap per stream (stdout, stderr) per cell: bytes or a size like '2m'; the rest is "
+             "dropped. Environment: SANDBOX_KERNEL_MAX_OUTPUT.",
+    ).tag(config=True)
+
+    image = Dict(
+        value_trait=Unicode(),
+        help="Image per language, e.g. {'python': 'my-python:1'}; the default is the built "
+             "sandbox-kernel-<language>:latest, or SANDBOX_KERNEL_<LANGUAGE>_IMAGE.",
+    ).tag(config=True)
+
+    runtime = Unicode(
+        None,
+        allow_none=True,
+        help="Docker runtime for the sandboxes, e.g. 'runsc' for gVisor; the daemon's default "
+             "when unset. Environment: SANDBOX_KERNEL_RUNTIME.",
+    ).tag(config=True)
+
+    @default("mode")
+    def _default_mode(self) -> str:
+        value = (_env("mode") or "session").lower()
+        if value not in MODES:
+            raise TraitError(f"{ENV_PREFIX}MODE must be one of {', '.join(MODES)}, not {value!r}")
+        return value
+
+    @default("memory")
+    def _default_memory(self) -> int | str:
+        return _env("memory") or _DEFAULTS.memory
+
+    @default("cpus")
+    def _default_cpus(self) -> float:
+        return float(_env_number("cpus", float, _DEFAULTS.cpus))
+
+    @default("pids")
+    def _default_pids(self) -> int:
+        return int(_env_number("pids", int, _DEFAULTS.pids))
+
+    @default("timeout")
+    def _default_timeout(self) -> float:
+        return float(_env_number("timeout", float, _DEFAULTS.timeout))
+
+    @default("max_output")
+    def _default_max_output(self) -> int | str:
+        return _env("max_output") or _DEFAULTS.max_output
+
+    @default("runtime")
+    def _default_runtime(self) -> str | None:
+        return _env("runtime")
+
+    def limits(self) -> Limits:
+        """The configured limits; ``ValueError`` or ``TraitError`` says what is wrong."""
+        return _DEFAULTS.with_overrides(
+            memory=self.memory, cpus=self.cpus, pids=self.pids, timeout=self.timeout,
+            max_output=self.max_output,
+        )
+
+    def images(self) -> dict[str, str]:
+        """The configured images, keyed by engine language name (aliases accepted)."""
+        return {resolve_language(name).name: image for name, image in self.image.items()}

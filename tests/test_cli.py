@@ -1,0 +1,78 @@
+"""The command line, run as users run it: ``python -m sandbox_kernel ...`` in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from sandbox_kernel import DockerSandbox
+
+
+def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sandbox_kernel", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_run_streams_output_and_exits_with_the_program_status() -> None:
+    done = cli("run", "python", "-", stdin="import sys\nprint('out')\nprint('err', file=sys.stderr)\n"
+                                          "sys.exit(7)")
+    assert (done.returncode, done.stdout, done.stderr) == (7, "out\n", "err\n")
+
+
+def test_run_reads_a_file_and_applies_limits(tmp_path: object) -> None:
+    from pathlib import Path
+
+    program = Path(str(tmp_path)) / "prog.sh"
+    program.write_text("cat /sys/fs/cgroup/memory/memory.limit_in_bytes\n")
+    done = cli("run", "bash", str(program), "--memory", "128m")
+    assert done.returncode == 0 and done.stdout.strip() == str(128 * 1024 * 1024)
+
+
+def test_run_timeout_exits_124_and_bad_input_exits_2() -> None:
+    timed = cli("run", "bash", "-", "--timeout", "1", stdin="sleep 30")
+    assert timed.returncode == 124 and "timed out" in timed.stderr
+    bad = cli("run", "cobol", "-", stdin="DISPLAY 'HI'")
+    assert bad.returncode == 2 and "unknown language" in bad.stderr
+    assert cli("run", "python", "-", "--timeout", "0", stdin="1").returncode == 2
+
+
+def test_run_json_reports_the_whole_result() -> None:
+    import json
+
+    done = cli("run", "node", "-", "--json", stdin="console.log(1 + 1)")
+    result = json.loads(done.stdout)
+    assert result["stdout"] == "2\n" and result["exit_code"] == 0
+    assert set(result) >= {"stderr", "execution_time", "timed_out", "oom_killed", "truncated"}
+
+
+def test_doctor_checks_limits_from_inside() -> None:
+    done = cli("doctor")
+    assert done.returncode == 0, done.stdout
+    for row in ("docker daemon", "runtimes available", "image python", "inside: uid",
+                "inside: rootfs", "inside: interfaces"):
+        assert row in done.stdout
+    assert "FAIL" not in done.stdout
+
+
+def test_doctor_fails_without_a_daemon() -> None:
+    import os
+
+    env = dict(os.environ, DOCKER_HOST="unix:///tmp/no-such-docker.sock")
+    done = subprocess.run([sys.executable, "-m", "sandbox_kernel", "doctor"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "FAIL" in done.stdout
+
+
+def test_cleanup_removes_orphans_but_not_live_sessions(sandbox: DockerSandbox) -> None:
+    from sandbox_kernel import ownership
+
+    api = sandbox.api()
+    dead_owner = f"{ownership.owner_id().rsplit(':', 2)[0]}:999999998:1"
+    orphan = api.create_container(
+        "sandbox-kernel-bash:latest", ["true"],
+        labels={ownership.LABEL: "run", ownership.OWNER_LABEL: dead_owner})["Id"]
+    with sandbox.session("bash") as live:
+        done = cli("cleanup")
+        assert done.returncode == 0
+        assert f"removed {orphan[:12]}" in done.stdout
+        assert live.run("echo alive").stdout == "alive\n"

@@ -1,0 +1,184 @@
+"""Persistent sessions: state between runs, interrupts, timeouts and recovery from a dead driver."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox_kernel import DockerSandbox
+from sandbox_kernel.session import SandboxSession
+
+
+@pytest.fixture
+def python(sandbox: DockerSandbox) -> Iterator[SandboxSession]:
+    with sandbox.session("python") as session:
+        yield session
+
+
+def interrupt_soon(session: SandboxSession, delay: float = 0.7) -> None:
+    threading.Timer(delay, session.interrupt).start()
+
+
+def test_python_state_value_and_exception(python: SandboxSession) -> None:
+    assert python.run("x = 41\ndef f(n):\n    return n + 1").exit_code == 0
+    result = python.run("f(x)")
+    assert result.value == "42" and result.exit_code == 0
+    failed = python.run("import sys\nprint('out')\nprint('err', file=sys.stderr)\n1/0")
+    assert (failed.stdout, failed.stderr, failed.exit_code) == ("out\n", "err\n", 1)
+    assert failed.error is not None and failed.error["ename"] == "ZeroDivisionError"
+    assert failed.error["traceback"][-1] == "ZeroDivisionError: division by zero"
+    assert any("<cell" in line for line in failed.error["traceback"])
+    assert not any("python_driver" in line or "<string>" in line
+                   for line in failed.error["traceback"])
+
+
+@pytest.mark.parametrize(
+    ("language", "cells", "expected"),
+    [
+        ("bash", ["x=5; cd /tmp; f() { echo f$1; }; export E=exported", "echo $x; pwd; f 2; bash -c 'echo $E'"],
+         "5\n/tmp\nf2\nexported\n"),
+        ("node", ["var x = 40; globalThis.y = 2; function f(a) { return a + y; }", "console.log(f(x))"],
+         "42\n"),
+    ],
+)
+def test_bash_and_node_keep_state(
+    sandbox: DockerSandbox, language: str, cells: list[str], expected: str
+) -> None:
+    with sandbox.session(language) as session:
+        for cell in cells[:-1]:
+            assert session.run(cell).exit_code == 0
+        assert session.run(cells[-1]).stdout == expected
+
+
+def test_cells_cost_no_new_container(python: SandboxSession) -> None:
+    python.run("pass")
+    container = python.container_id
+    started = time.monotonic()
+    for i in range(20):
+        assert python.run(f"{i}").value == str(i)
+    assert python.container_id == container
+    assert time.monotonic() - started < 5
+
+
+def test_interrupt_raises_keyboard_interrupt_and_keeps_state(python: SandboxSession) -> None:
+    python.run("kept = 'yes'")
+    interrupt_soon(python)
+    result = python.run("import time\nwhile True:\n    time.sleep(0.05)", timeout=20)
+    assert result.interrupted and not result.timed_out
+    assert result.error is not None and result.error["ename"] == "KeyboardInterrupt"
+    assert python.run("kept").value == "'yes'"
+
+
+def test_bash_interrupt_stops_the_cell_and_keeps_state(sandbox: DockerSandbox) -> None:
+    with sandbox.session("bash") as bash:
+        bash.run("kept=yes")
+        interrupt_soon(bash)
+        result = bash.run("f() { while true; do sleep 0.1; done; }; f; echo not-reached", timeout=20)
+        assert result.exit_code == 130 and result.interrupted
+        assert "not-reached" not in result.stdout
+        assert bash.run("echo $kept").stdout == "yes\n"
+
+
+def test_node_interrupt_breaks_loops_and_pending_promises(sandbox: DockerSandbox) -> None:
+    with sandbox.session("node") as node:
+        node.run("var kept = 'yes'")
+        for cell in ("while (true) {}", "new Promise(() => {})"):
+            interrupt_soon(node)
+            result = node.run(cell, timeout=20)
+            assert result.error is not None and result.error["ename"] == "KeyboardInterrupt"
+        assert node.run("kept").value == "'yes'"
+
+
+def test_timeout_interrupts_and_keeps_state(python: SandboxSession) -> None:
+    python.run("kept = 1")
+    started = time.monotonic()
+    result = python.run("while True: pass", timeout=1)
+    assert result.timed_out and not result.state_lost
+    assert time.monotonic() - started < 3
+    assert python.run("kept").value == "1"
+
+
+def test_timeout_that_ignores_interrupts_replaces_the_sandbox(python: SandboxSession) -> None:
+    python.run("kept = 1")
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass"
+    started = time.monotonic()
+    result = python.run(code, timeout=1)
+    assert result.timed_out and result.state_lost
+    assert time.monotonic() - started < 1 + 2 + 2
+    after = python.run("print('fresh')")
+    assert after.stdout == "fresh\n"
+    assert after.notice is not None and "state from earlier cells was lost" in after.notice
+    assert python.run("kept").error is not None
+
+
+@pytest.mark.parametrize(
+    ("language", "code"),
+    [("python", "import sys; sys.exit(3)"), ("bash", "exit 3"), ("node", "process.exit(3)")],
+)
+def test_exit_in_a_cell_reports_the_status_and_restarts(
+    sandbox: DockerSandbox, language: str, code: str
+) -> None:
+    with sandbox.session(language) as session:
+        first = session.container_id
+        result = session.run(code)
+        assert result.exit_code == 3 and result.state_lost
+        again = session.run("1" if language != "bash" else "true")
+        assert again.notice is not None and "exit status 3" in again.notice
+        assert session.container_id != first
+
+
+def test_out_of_memory_in_a_session(python: SandboxSession) -> None:
+    result = python.run("hog = bytearray(600 * 1024 * 1024)")
+    assert result.oom_killed and result.exit_code == 137 and result.state_lost
+    after = python.run("1 + 1")
+    assert after.value == "2"
+    assert after.notice is not None and "out of memory, limit 256 MiB" in after.notice
+
+
+def test_input_is_forwarded_or_eof(python: SandboxSession) -> None:
+    prompts: list[str] = []
+
+    def answer(prompt: str, password: bool) -> str:
+        prompts.append(prompt)
+        return "bob"
+
+    result = python.execute("name = input('name? ')\nprint('hi', name)", on_input=answer)
+    assert result.stdout == "hi bob\n" and prompts == ["name? "]
+    started = time.monotonic()
+    refused = python.execute("input('again? ')")
+    assert refused.error is not None and refused.error["ename"] == "EOFError"
+    assert time.monotonic() - started < 2
+
+
+def test_live_output_arrives_before_the_cell_ends(python: SandboxSession) -> None:
+    arrivals: list[tuple[float, str]] = []
+    started = time.monotonic()
+    code = "import time\nfor i in range(3):\n    print(i)\n    time.sleep(0.5)"
+    python.execute(code, on_output=lambda s, t: arrivals.append((time.monotonic() - started, t)))
+    assert "".join(text for _, text in arrivals) == "0\n1\n2\n"
+    assert arrivals[0][0] < 0.8
+
+
+def test_completion_from_the_live_namespace(python: SandboxSession) -> None:
+    python.run("import os\nmy_variable = 1")
+    reply = python.complete("my_var", 6)
+    assert "my_variable" in reply["matches"] and reply["cursor_start"] == 0
+    assert "os.path" in python.complete("x = os.pa", 9)["matches"]
+
+
+def test_session_output_is_capped_per_cell(python: SandboxSession) -> None:
+    result = python.run("import sys\nsys.stdout.write('y' * 5_000_000)\nprint('tail')")
+    assert result.truncated and "more bytes dropped" in result.stdout
+    assert len(result.stdout) < 1024 * 1024 + 200
+    assert python.run("print('next')").stdout == "next\n"
+
+
+def test_close_removes_the_container(sandbox: DockerSandbox) -> None:
+    session = sandbox.session("python")
+    session.start()
+    container = session.container_id
+    session.close()
+    assert not sandbox.api().containers(all=True, filters={"id": container})
