@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import atexit
 import os
+import queue
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, cast
 
 import docker
 import requests.exceptions
@@ -21,9 +23,13 @@ from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
 from sandbox_kernel.streams import STDERR, CappedStream
+from sandbox_kernel.warm_pool import FrameRouter, Launched, WarmPool
 
 if TYPE_CHECKING:
     from sandbox_kernel.session import SandboxSession
+
+PoolKey = tuple[str, str, Limits, "str | None"]
+"""What makes two one-shot containers interchangeable: language, image, limits, runtime."""
 
 OutputCallback = Callable[[str, str], None]
 """Receives ``(stream_name, text)`` as output arrives; called from a background thread."""
@@ -55,24 +61,47 @@ def remove_container(api: docker.APIClient, container_id: str) -> None:
         _live_containers.pop(container_id, None)
 
 
-@atexit.register
+def _remove_in_background() -> None:
+    while True:
+        api, container_id = _removals.get()
+        remove_container(api, container_id)
+        _removals.task_done()
+
+
+# Removing a container takes Docker ~10 ms: finished runs hand theirs to this worker and return.
+_removals: queue.Queue[tuple[docker.APIClient, str]] = queue.Queue()
+threading.Thread(target=_remove_in_background, daemon=True, name="sandbox-remover").start()
+_pools: weakref.WeakSet[WarmPool] = weakref.WeakSet()
+
+
 def _remove_leftovers() -> None:
+    _removals.join()
     with _live_lock:
         leftovers = list(_live_containers.items())
     for container_id, api in leftovers:
         remove_container(api, container_id)
 
 
-def one_shot_command(language: Language, code_size: int) -> list[str]:
-    """Read exactly ``code_size`` bytes of program from stdin into /tmp, then run it.
+@atexit.register
+def shutdown() -> None:
+    """Remove every container this process still has: warm ones, finished runs, sessions."""
+    for pool in list(_pools):
+        pool.close()
+    _remove_leftovers()
 
-    The code never appears on a command line or in a host file, and the program itself gets an
-    empty stdin. Only ``sh`` and ``head`` are needed, so any image with the interpreter works.
+
+def one_shot_command(language: Language) -> list[str]:
+    """Wait for "SIZE\\n" and SIZE bytes of program on stdin, save them in /tmp, run them.
+
+    The code never appears on a command line or in a host file, the program itself gets an empty
+    stdin, and the container can be started before the code is known (see ``warm_pool``). Only
+    ``sh`` and ``head`` are needed, so any image with the interpreter works.
     """
     program = f"/tmp/.sandbox-cell{language.suffix}"
     interpreter = " ".join(language.interpreter)
-    script = f'head -c "$1" > {program} && exec {interpreter} {program} </dev/null'
-    return ["sh", "-c", script, "sh", str(code_size)]
+    script = (f'read -r size && head -c "$size" > {program} && '
+              f"exec {interpreter} {program} </dev/null")
+    return ["sh", "-c", script]
 
 
 class DockerSandbox:
@@ -80,6 +109,8 @@ class DockerSandbox:
 
     ``runtime`` picks Docker's runtime (``"runsc"`` for gVisor); by default the
     ``SANDBOX_KERNEL_RUNTIME`` environment variable, else the daemon's default (runc).
+    ``warm`` keeps one started container per language and limits ready for the next ``run``
+    (each still serves one run only); turn it off for a process that runs once and exits.
     """
 
     def __init__(
@@ -89,6 +120,7 @@ class DockerSandbox:
         images: dict[str, str] | None = None,
         runtime: str | None = None,
         base_url: str | None = None,
+        warm: bool = True,
     ) -> None:
         if limits is not None and not isinstance(limits, Limits):
             raise ValueError(f"limits must be a Limits instance, not {type(limits).__name__}")
@@ -99,6 +131,9 @@ class DockerSandbox:
         self._api: docker.APIClient | None = None
         self._api_lock = threading.Lock()
         self._sessions: set[SandboxSession] = set()
+        self._pool = WarmPool(self._launch, self._discard) if warm else None
+        if self._pool is not None:
+            _pools.add(self._pool)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -138,6 +173,29 @@ class DockerSandbox:
 
     # -- one-shot runs --------------------------------------------------------------------------
 
+    def _launch(self, key: Hashable) -> Launched:
+        """Create, attach and start a one-shot container that waits for its program."""
+        name, image, limits, _ = cast(PoolKey, key)
+        lang = resolve_language(name)
+        container_id = self.create_container(lang, one_shot_command(lang), limits, "run")
+        api = self.api()
+        router = FrameRouter()
+        pump: AttachPump | None = None
+        try:
+            pump = AttachPump(open_attach_socket(api, container_id), router, "run")
+            pump.start()
+            api.start(container_id)
+        except Exception as exc:
+            if pump is not None:
+                pump.close()
+            remove_container(api, container_id)
+            raise translate(exc, image) from None
+        return Launched(container_id, pump, router)
+
+    def _discard(self, launched: Launched) -> None:
+        launched.pump.close()
+        _removals.put((self.api(), launched.container_id))
+
     def run(
         self,
         language: str,
@@ -163,21 +221,18 @@ class DockerSandbox:
             if text and on_output is not None:
                 on_output(stream.name, text)
 
-        container_id = self.create_container(
-            lang, one_shot_command(lang, len(data)), limits, "run"
-        )
-        api = self.api()
-        pump: AttachPump | None = None
+        key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
+        launched = self._pool.take(key) if self._pool is not None else None
+        if launched is None:
+            launched = self._launch(key)
+            if self._pool is not None:
+                self._pool.refill(key)
+        launched.router.target = on_frame
+        api, container_id, pump = self.api(), launched.container_id, launched.pump
         try:
-            try:
-                pump = AttachPump(open_attach_socket(api, container_id), on_frame, "run")
-                pump.start()
-                started = time.monotonic()
-                api.start(container_id)
-            except Exception as exc:
-                raise translate(exc, self.image_for(lang)) from None
+            started = time.monotonic()
             deadline = started + seconds
-            pump.send(data, seconds)
+            pump.send(f"{len(data)}\n".encode() + data, seconds)
             exit_code = self._wait_for_exit(api, container_id, pump, deadline)
             elapsed = (time.monotonic() - started) * 1000.0
             timed_out = exit_code is None
@@ -186,9 +241,7 @@ class DockerSandbox:
             pump.finished.wait(KILL_GRACE if timed_out else 1.0)
             oom = exit_code == 137 and self._oom_killed(api, container_id)
         finally:
-            if pump is not None:
-                pump.close()
-            remove_container(api, container_id)
+            self._discard(launched)
         result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
                                  timed_out=timed_out, oom_killed=oom)
         for stream in streams.values():
@@ -249,6 +302,10 @@ class DockerSandbox:
 
     def cleanup_all(self) -> list[str]:
         """Remove every container this process created (sessions included); return their IDs."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = WarmPool(self._launch, self._discard)
+            _pools.add(self._pool)
         removed = []
         for session in list(self._sessions):
             if session.container_id is not None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Any
 
+import psutil
 import pytest
 
-from sandbox_kernel import DockerSandbox, SandboxError
+from sandbox_kernel import DockerSandbox, SandboxError, ownership
 from sandbox_kernel.docker_api import connect
-from sandbox_kernel.ownership import LABEL
+from sandbox_kernel.ownership import LABEL, OWNER_LABEL
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -19,18 +22,40 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """After the whole suite, no container labelled sandbox-kernel may be left behind."""
+    """After the whole suite, no container labelled sandbox-kernel may be left behind.
+
+    Left behind means: owned by this process or one it started (a kernel, a server), or by a
+    process that is gone. Containers of unrelated live processes are not this suite's.
+
+    This process's own warm and finished containers are removed by ``engine.shutdown`` at
+    interpreter exit; it runs here first so that what remains is a real leak (of a kernel, say).
+    """
+    from sandbox_kernel import engine
+
+    engine.shutdown()
     try:
         api = connect()
     except SandboxError:
         return
-    left = api.containers(all=True, filters={"label": [LABEL]})
+    mine = {os.getpid()} | {child.pid for child in psutil.Process().children(recursive=True)}
+    left = [
+        container for container in api.containers(all=True, filters={"label": [LABEL]})
+        if not ownership.owner_is_alive(container["Labels"].get(OWNER_LABEL, ""))
+        or _owner_pid(container) in mine
+    ]
     if left:
         names = ", ".join(f"{c['Id'][:12]} {c['Labels']}" for c in left)
         print(f"\nFAILED: containers left behind after the suite: {names}")
         for container in left:
-            api.remove_container(container["Id"], force=True)
+            engine.remove_container(api, container["Id"])
         session.exitstatus = 1
+
+
+def _owner_pid(container: dict[str, Any]) -> int:
+    try:
+        return int(container["Labels"].get(OWNER_LABEL, "").rsplit(":", 2)[1])
+    except (IndexError, ValueError):
+        return -1
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,8 @@ def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 def test_run_streams_output_and_exits_with_the_program_status() -> None:
-    done = cli("run", "python", "-", stdin="import sys\nprint('out')\nprint('err', file=sys.stderr)\n"
-                                          "sys.exit(7)")
+    program = "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(7)"
+    done = cli("run", "python", "-", stdin=program)
     assert (done.returncode, done.stdout, done.stderr) == (7, "out\n", "err\n")
 
 

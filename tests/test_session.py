@@ -38,9 +38,12 @@ def test_python_state_value_and_exception(python: SandboxSession) -> None:
 @pytest.mark.parametrize(
     ("language", "cells", "expected"),
     [
-        ("bash", ["x=5; cd /tmp; f() { echo f$1; }; export E=exported", "echo $x; pwd; f 2; bash -c 'echo $E'"],
+        ("bash",
+         ["x=5; cd /tmp; f() { echo f$1; }; export E=exported",
+          "echo $x; pwd; f 2; bash -c 'echo $E'"],
          "5\n/tmp\nf2\nexported\n"),
-        ("node", ["var x = 40; globalThis.y = 2; function f(a) { return a + y; }", "console.log(f(x))"],
+        ("node",
+         ["var x = 40; globalThis.y = 2; function f(a) { return a + y; }", "console.log(f(x))"],
          "42\n"),
     ],
 )
@@ -76,7 +79,8 @@ def test_bash_interrupt_stops_the_cell_and_keeps_state(sandbox: DockerSandbox) -
     with sandbox.session("bash") as bash:
         bash.run("kept=yes")
         interrupt_soon(bash)
-        result = bash.run("f() { while true; do sleep 0.1; done; }; f; echo not-reached", timeout=20)
+        loop = "f() { while true; do sleep 0.1; done; }; f; echo not-reached"
+        result = bash.run(loop, timeout=20)
         assert result.exit_code == 130 and result.interrupted
         assert "not-reached" not in result.stdout
         assert bash.run("echo $kept").stdout == "yes\n"

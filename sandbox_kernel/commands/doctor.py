@@ -18,7 +18,8 @@ PROBE = r"""
 first() { for f in "$@"; do [ -r "$f" ] && { cat "$f"; return; }; done; echo '?'; }
 echo "uid=$(id -u)"
 echo "memory=$(first /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max)"
-echo "swap=$(first /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes /sys/fs/cgroup/memory.swap.max)"
+echo "swap=$(first /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes \
+    /sys/fs/cgroup/memory.swap.max)"
 echo "cpu_quota=$(first /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max)"
 echo "cpu_period=$(first /sys/fs/cgroup/cpu/cpu.cfs_period_us)"
 echo "pids=$(first /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max)"
@@ -90,7 +91,7 @@ def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
     from sandbox_kernel.container_config import is_gvisor
     from sandbox_kernel.engine import DockerSandbox
 
-    result = DockerSandbox(limits, runtime=runtime).run("bash", PROBE, timeout=30)
+    result = DockerSandbox(limits, runtime=runtime, warm=False).run("bash", PROBE, timeout=30)
     if result.exit_code != 0:
         report.add("probe sandbox", result.describe_failure() + " " + result.stderr[-200:], False)
         return

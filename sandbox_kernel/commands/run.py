@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 code = source.read()
         limits = limits_from_args(args)
         images = {args.language: args.image} if args.image else None
-        sandbox = DockerSandbox(limits, images=images, runtime=args.runtime)
+        sandbox = DockerSandbox(limits, images=images, runtime=args.runtime, warm=False)
         result = sandbox.run(args.language, code, timeout=args.timeout,
                              on_output=None if args.json else _write)
     except (ValueError, OSError) as exc:

@@ -44,6 +44,7 @@ class SandboxSettings(Configurable):
 
     mode = Enum(
         MODES,
+        default_value="session",
         help="'session' keeps one sandbox for the whole notebook, so state persists between "
              "cells; 'fresh' runs every cell in a new sandbox, with no state. "
              "Environment: SANDBOX_KERNEL_MODE.",
@@ -51,21 +52,25 @@ class SandboxSettings(Configurable):
 
     memory = Union(
         [Int(), Unicode()],
+        default_value=_DEFAULTS.memory,
         help="Memory of the sandbox: bytes or a size like '512m' (no swap). "
              f"Default {_DEFAULTS.memory // 2**20} MiB. Environment: SANDBOX_KERNEL_MEMORY.",
     ).tag(config=True)
 
     cpus = Float(
+        _DEFAULTS.cpus,
         help=f"CPUs the sandbox may use (default {_DEFAULTS.cpus:g}). "
              "Environment: SANDBOX_KERNEL_CPUS.",
     ).tag(config=True)
 
     pids = Int(
+        _DEFAULTS.pids,
         help=f"Maximum number of processes in the sandbox (default {_DEFAULTS.pids}). "
              "Environment: SANDBOX_KERNEL_PIDS.",
     ).tag(config=True)
 
     timeout = Float(
+        _DEFAULTS.timeout,
         help=f"Default timeout of one cell in seconds (default {_DEFAULTS.timeout:g}, at most "
              f"{_DEFAULTS.max_timeout:g}). A cell may start with '%%timeout S' to change it "
              "for that cell. Environment: SANDBOX_KERNEL_TIMEOUT.",
@@ -73,6 +78,7 @@ class SandboxSettings(Configurable):
 
     max_output = Union(
         [Int(), Unicode()],
+        default_value=_DEFAULTS.max_output,
         help="Cap per stream (stdout, stderr) per cell: bytes or a size like '2m'; the rest is "
              "dropped. Environment: SANDBOX_KERNEL_MAX_OUTPUT.",
     ).tag(config=True)

@@ -1,0 +1,126 @@
+"""How a cell's ``ExecutionResult`` is reported to Jupyter: success, or an error with a cause.
+
+Every failure becomes an ``error`` (ename, evalue, traceback) whose evalue names the cause and,
+where there is one, the exit status, so that a notebook read later still says what happened.
+Exceptions raised inside the sandbox keep their own name, message and traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.result import ExecutionResult
+
+_PY_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
+                           r"(?::\s?(.*))?$")
+
+
+@dataclass(frozen=True)
+class CellFailure:
+    ename: str
+    evalue: str
+    traceback: list[str] = field(default_factory=list)
+
+    def content(self) -> dict[str, object]:
+        """The ``ename``/``evalue``/``traceback`` part of an execute reply or iopub error."""
+        return {"ename": self.ename, "evalue": self.evalue,
+                "traceback": self.traceback or [f"{self.ename}: {self.evalue}"]}
+
+
+def describe_status(code: int | None, signalled: bool = True) -> str:
+    """``exit status N``, naming the signal for 128+N unless the program chose that status."""
+    if code is None:
+        return "no exit status"
+    if code > 128 and signalled:
+        return f"exit status {code} (killed by signal {code - 128})"
+    return f"exit status {code}"
+
+
+def restart_reason(result: ExecutionResult, limits: Limits) -> str | None:
+    """Why the sandbox's state was lost in this cell, or ``None`` if it was kept."""
+    if not result.state_lost:
+        return None
+    if result.oom_killed:
+        return f"killed: out of memory, limit {format_size(limits.memory)}"
+    if result.timed_out:
+        return "the cell timed out and did not stop when interrupted"
+    return f"the process exited with {describe_status(result.exit_code)}"
+
+
+def classify(
+    result: ExecutionResult,
+    *,
+    timeout: float,
+    limits: Limits,
+    user_interrupted: bool,
+    fresh: bool,
+) -> CellFailure | None:
+    """The failure to report for this cell, or ``None`` when it succeeded."""
+    lost = "; the next cell starts in a fresh sandbox (state was lost)" if result.state_lost else ""
+    inner = list(result.error.get("traceback") or []) if result.error else []
+    if result.timed_out:
+        if fresh:
+            evalue = f"cell timed out after {timeout:g} s (the sandbox was killed)"
+        elif result.state_lost:
+            evalue = (f"cell timed out after {timeout:g} s (interrupted; it did not stop, so the "
+                      "sandbox was replaced and state was lost)")
+        else:
+            evalue = (f"cell timed out after {timeout:g} s (interrupted, "
+                      f"{describe_status(result.exit_code, False)}; state was kept)")
+        return _failure("TimeoutError", evalue, inner)
+    if result.oom_killed:
+        evalue = (f"killed: out of memory, limit {format_size(limits.memory)} "
+                  f"({describe_status(result.exit_code)}){lost}")
+        return _failure("OutOfMemoryError", evalue, inner)
+    if result.error:
+        return _sandbox_exception(result, inner, user_interrupted)
+    if result.state_lost:
+        if result.exit_code == 0:
+            return None  # a clean exit: the kernel only notes that state is gone
+        return _failure("SandboxExit",
+                        f"the sandbox process exited with {describe_status(result.exit_code)}"
+                        f"{lost}", [])
+    if result.exit_code == 0:
+        return None
+    if user_interrupted and result.exit_code in (130, 137, 143, None):
+        return _failure("KeyboardInterrupt", "interrupted by the user "
+                        f"({describe_status(result.exit_code, result.exit_code != 130)})", [])
+    if fresh and result.exit_code is not None:
+        found = _python_exception(result.stderr)
+        if found is not None:
+            ename, message = found
+            status = describe_status(result.exit_code)
+            return _failure(ename, f"{message} ({status})" if message else status, [])
+    if result.exit_code is None:
+        return _failure("SandboxError", "the sandbox stopped without an exit status", [])
+    return _failure("ExitStatus", describe_status(result.exit_code), [])
+
+
+def _sandbox_exception(
+    result: ExecutionResult, inner: list[str], user_interrupted: bool
+) -> CellFailure:
+    assert result.error is not None
+    ename = str(result.error.get("ename") or "Error")
+    evalue = str(result.error.get("evalue") or "")
+    if ename == "KeyboardInterrupt":
+        cause = "interrupted by the user" if user_interrupted else "interrupted"
+        evalue = f"{cause} ({describe_status(result.exit_code, False)})"
+        return CellFailure(ename, evalue, inner + [f"{ename}: {evalue}"])
+    return CellFailure(ename, evalue, inner or [f"{ename}: {evalue}"])
+
+
+def _failure(ename: str, evalue: str, inner: list[str]) -> CellFailure:
+    return CellFailure(ename, evalue, inner + [f"{ename}: {evalue}"])
+
+
+def _python_exception(stderr: str) -> tuple[str, str] | None:
+    """``(ename, message)`` of an uncaught Python exception at the end of ``stderr``."""
+    if "Traceback (most recent call last):" not in stderr:
+        return None
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    match = _PY_EXCEPTION.match(lines[-1]) if lines else None
+    if match is None:
+        return None
+    return match.group(1).rsplit(".", 1)[-1], match.group(2) or ""

@@ -1,0 +1,163 @@
+"""Where a kernel's cells run: one persistent sandbox (``session`` mode) or a new one per cell.
+
+The kernel talks to a ``CellRunner`` only, so the two modes share the whole Jupyter side. Both are
+used from worker threads: ``execute`` blocks, ``interrupt`` and ``close`` come from the control
+thread while a cell runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Protocol
+
+import docker
+import requests.exceptions
+
+from sandbox_kernel.engine import DockerSandbox, OutputCallback, remove_container
+from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.limits import Limits
+from sandbox_kernel.ownership import LABEL, OWNER_LABEL, owner_id
+from sandbox_kernel.result import ExecutionResult
+from sandbox_kernel.session import InputCallback, SandboxSession
+
+
+class CellRunner(Protocol):
+    def start(self) -> None:
+        """Prepare in the background so that the first cell does not wait (never blocks)."""
+
+    def execute(
+        self,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback,
+        on_input: InputCallback | None,
+    ) -> ExecutionResult: ...
+
+    def interrupt(self) -> None: ...
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]: ...
+
+    def close(self) -> None:
+        """Remove every container at once, even while a cell runs."""
+
+    @property
+    def container_id(self) -> str | None: ...
+
+
+class SessionRunner:
+    """One ``SandboxSession`` for the kernel's lifetime; state persists between cells."""
+
+    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits) -> None:
+        self.session: SandboxSession = sandbox.session(language, limits)
+        self._starter: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._closed = False
+
+    @property
+    def container_id(self) -> str | None:
+        return self.session.container_id
+
+    def start(self) -> None:
+        if self._closed or (self._starter is not None and self._starter.is_alive()):
+            return
+        self._start_error = None
+        self._starter = threading.Thread(target=self._start, name="sandbox-start", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
+        try:
+            self.session.start()
+        except BaseException as exc:  # noqa: BLE001 - reported by the next cell
+            self._start_error = exc
+
+    def execute(
+        self,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback,
+        on_input: InputCallback | None,
+    ) -> ExecutionResult:
+        self.wait_started()
+        result = self.session.execute(code, timeout, on_output=on_output, on_input=on_input)
+        if result.state_lost:
+            self.start()  # get the next cell's sandbox ready while the user reads the error
+        return result
+
+    def wait_started(self) -> None:
+        """Wait for a background start; its failure is raised once (the next cell retries)."""
+        if self._starter is not None:
+            self._starter.join()
+        error, self._start_error = self._start_error, None
+        if error is not None:
+            raise error
+
+    def interrupt(self) -> None:
+        self.session.interrupt()
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        if not self.session.alive:
+            return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+        return self.session.complete(code, cursor_pos)
+
+    def close(self) -> None:
+        # SandboxSession.close() waits for a running cell to finish; removing the container
+        # first ends that cell at once (it sees the container die), so close() follows quickly.
+        self._closed = True
+        container_id = self.session.container_id
+        if container_id is not None:
+            # If the daemon is gone, close() and the janitor deal with it.
+            with contextlib.suppress(SandboxError):
+                remove_container(self.session.sandbox.api(), container_id)
+        self.session.close()
+
+
+class FreshRunner:
+    """A new container for every cell (``DockerSandbox.run``): nothing survives a cell."""
+
+    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits) -> None:
+        self.sandbox = sandbox
+        self.language = language
+        self.limits = limits
+
+    @property
+    def container_id(self) -> str | None:
+        return None
+
+    def start(self) -> None:
+        """Nothing to prepare but the daemon connection (which also reaps orphans)."""
+        threading.Thread(target=self._connect, name="sandbox-connect", daemon=True).start()
+
+    def _connect(self) -> None:
+        with contextlib.suppress(Exception):  # the first cell reports it
+            self.sandbox.api()
+
+    def execute(
+        self,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback,
+        on_input: InputCallback | None,
+    ) -> ExecutionResult:
+        # One-shot programs get an empty stdin: input() sees EOF whatever the frontend allows.
+        return self.sandbox.run(self.language, code, timeout, self.limits, on_output=on_output)
+
+    def interrupt(self) -> None:
+        self._signal_running("SIGINT")
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+
+    def close(self) -> None:
+        self._signal_running("SIGKILL")
+
+    def _signal_running(self, signal: str) -> None:
+        """Signal this process's one-shot containers (``run`` does not expose its container)."""
+        try:
+            api = self.sandbox.api()
+            running = api.containers(filters={"label": [f"{LABEL}=run",
+                                                        f"{OWNER_LABEL}={owner_id()}"]})
+            for info in running:
+                api.kill(info["Id"], signal=signal)
+        except (SandboxError, docker.errors.APIError, requests.exceptions.RequestException):
+            pass

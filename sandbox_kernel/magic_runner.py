@@ -1,0 +1,201 @@
+"""Run one ``%%sandbox`` cell so that the kernel stays in charge while the sandbox works.
+
+Interrupting the kernel raises ``KeyboardInterrupt`` in its main thread, wherever that thread is.
+
+* A one-shot run (``DockerSandbox.run``) is safe to interrupt: its try/finally removes the
+  container, which is exactly "stop the program". It runs in the main thread (``run_here``);
+  its output arrives on the engine's reader thread and is written from there.
+* A session is not: ``SandboxSession.execute`` interrupted in its read loop leaves the cell
+  running in the container, and the cell's late output and reply are then read as the next
+  cell's. So a session cell runs in a worker thread, which never sees signals, while the main
+  thread moves its output into the cell and waits (``run_in_worker``). An interrupt is caught
+  there and turned into what the sandbox understands: SIGINT to the cell (Python raises
+  ``KeyboardInterrupt`` and keeps its state, Bash stops the cell), then, if the cell does not
+  stop within a grace period, the container is killed (the state is lost).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import docker
+import requests.exceptions
+
+from sandbox_kernel.engine import OutputCallback, remove_container
+from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.result import ExecutionResult
+from sandbox_kernel.session import SandboxSession
+
+INTERRUPT_GRACE = 3.0
+"""Seconds a program gets to stop after SIGINT before its container is killed."""
+
+KILL_WAIT = 15.0
+"""Seconds to wait for the engine to notice a killed container before giving up on it."""
+
+POLL = 0.2
+"""How often the main thread wakes up while waiting, so a pending interrupt is acted on soon."""
+
+Work = Callable[[OutputCallback], ExecutionResult]
+OutputSink = Callable[[str, str], None]
+
+_DOCKER_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, SandboxError)
+
+
+class Stopper:
+    """How to stop the program of one cell: gently (``interrupt``) or for sure (``kill``)."""
+
+    def interrupt(self) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+class SessionStopper(Stopper):
+    """Interrupts a session's cell; killing the container loses the session's state."""
+
+    def __init__(self, session: SandboxSession) -> None:
+        self.session = session
+
+    def interrupt(self) -> None:
+        self.session.interrupt()
+
+    def kill(self) -> None:
+        container_id = self.session.container_id
+        if container_id is None:
+            return
+        api = self.session.sandbox.api()
+        try:
+            # SIGKILL, not removal: the session then reads the exit status (137) and reports
+            # that its state was lost, and starts a fresh container on its next cell.
+            api.kill(container_id, signal="SIGKILL")
+        except _DOCKER_ERRORS:
+            with contextlib.suppress(*_DOCKER_ERRORS):
+                remove_container(api, container_id)
+
+
+@dataclass
+class Outcome:
+    """What became of a cell run in the worker thread."""
+
+    result: ExecutionResult | None = None
+    error: BaseException | None = None
+    """An exception from the engine (Docker unreachable, image missing, ...)."""
+    interrupted: bool = False
+    """The user interrupted the kernel while the cell ran (a one-shot container is then gone)."""
+    killed: bool = False
+    """A session's cell ignored the interrupt and its container was killed."""
+    abandoned: bool = False
+    """The engine did not return even after the kill; the worker thread was left behind."""
+    output: dict[str, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
+    """Every piece of output seen, per stream (for ``--out``/``--err`` when there is no result)."""
+
+
+def run_here(work: Work, sink: OutputSink) -> Outcome:
+    """Run a one-shot cell in the calling thread; an interrupt ends it (the engine cleans up).
+
+    The engine calls ``on_output`` from its reader thread, so writes are serialised here and
+    stop once the cell is over: a late chunk must not land in the next cell's output. A failing
+    ``sink`` must not break the engine's reader either (it would take it for the end of output).
+    """
+    outcome = Outcome()
+    lock = threading.Lock()
+    open_for_output = True
+
+    def on_output(stream: str, text: str) -> None:
+        with lock:
+            if not open_for_output:
+                return
+            outcome.output.setdefault(stream, []).append(text)
+            with contextlib.suppress(Exception):
+                sink(stream, text)
+
+    try:
+        outcome.result = work(on_output)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    except Exception as exc:  # noqa: BLE001 - reported by the magic, without host frames
+        outcome.error = exc
+    finally:
+        with lock:
+            open_for_output = False
+    return outcome
+
+
+def run_in_worker(
+    work: Work,
+    stopper: Stopper,
+    sink: OutputSink,
+    *,
+    grace: float = INTERRUPT_GRACE,
+) -> Outcome:
+    """Run ``work`` in a worker thread; deliver its output to ``sink`` from the calling thread.
+
+    ``sink`` is called in the calling (main) thread, so writes reach the cell's own output, and
+    ``%%capture`` or anything else that swaps ``sys.stdout`` sees them. A first
+    ``KeyboardInterrupt`` asks the program to stop; a second one, or the grace period running
+    out, kills it. Returns once the engine has returned (or, in a pathological case, gave up).
+    """
+    outcome = Outcome()
+    chunks: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+
+    def on_output(stream: str, text: str) -> None:
+        chunks.put((stream, text))
+
+    def target() -> None:
+        try:
+            outcome.result = work(on_output)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread to report
+            outcome.error = exc
+        finally:
+            chunks.put(None)
+
+    worker = threading.Thread(target=target, name="sandbox-magic-cell", daemon=True)
+    interrupts = 0  # KeyboardInterrupts received; the handler only counts, the loop acts
+    handled = 0
+    escalate_at: float | None = None
+    give_up_at: float | None = None
+    started = False
+    while True:
+        try:
+            if not started:
+                started = True
+                worker.start()
+            if interrupts > handled:
+                first = handled == 0
+                handled = interrupts
+                if first:
+                    outcome.interrupted = True
+                    escalate_at = time.monotonic() + grace
+                    stopper.interrupt()
+                elif not outcome.killed:
+                    escalate_at = time.monotonic()  # asked again: stop waiting for it
+            now = time.monotonic()
+            if escalate_at is not None and now >= escalate_at:
+                escalate_at = None
+                outcome.killed = True
+                give_up_at = now + KILL_WAIT
+                stopper.kill()
+            if give_up_at is not None and now >= give_up_at:
+                outcome.abandoned = True
+                break
+            try:
+                item = chunks.get(timeout=POLL)
+            except queue.Empty:
+                continue
+            if item is None:
+                break
+            stream, text = item
+            outcome.output.setdefault(stream, []).append(text)
+            sink(stream, text)
+        except KeyboardInterrupt:
+            if not started:
+                raise
+            interrupts += 1
+    worker.join(0 if outcome.abandoned else 1.0)
+    return outcome
