@@ -149,18 +149,16 @@ case "$MODE" in
         step "set-up done"
         ;;
     demo)
-        if "$VENV/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("sandbox_kernel.demo") is None)'; then
-            step "demo"
-            exec "$VENV/bin/python" -m sandbox_kernel.demo "$@"
-        fi
-        step "set-up done (no demo module yet)"
+        step "demo: executing notebooks/*.ipynb with the sandbox kernels and the magic"
+        "$VENV/bin/python" scripts/demo.py
+        "$VENV/bin/sandbox-kernel" doctor
         ;;
     test)
         failed=()
         step "pytest"
         "$VENV/bin/python" -m pytest "$@" || failed+=(pytest)
         step "ruff"
-        "$VENV/bin/python" -m ruff check sandbox_kernel || failed+=(ruff)
+        "$VENV/bin/python" -m ruff check sandbox_kernel tests scripts bench || failed+=(ruff)
         step "mypy"
         "$VENV/bin/python" -m mypy sandbox_kernel || failed+=(mypy)
         if [ "${#failed[@]}" -gt 0 ]; then

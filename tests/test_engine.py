@@ -268,3 +268,16 @@ def test_janitor_removes_containers_of_dead_owners_only(sandbox: DockerSandbox) 
         mine.close()
         if api.containers(all=True, filters={"id": orphan}):
             api.remove_container(orphan, force=True)
+
+
+def test_any_image_with_the_interpreter_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing the engine needs is baked into our images: Bash runs in the Python image."""
+    engine = DockerSandbox(images={"bash": "sandbox-kernel-python:latest"}, warm=False)
+    assert engine.run("bash", "command -v python3 && echo ok").stdout == "/usr/bin/python3\nok\n"
+    with engine.session("bash") as session:
+        session.run("x=1")
+        assert session.run("echo $x").stdout == "1\n"
+    # The image is chosen by environment too; one without the interpreter fails visibly.
+    monkeypatch.setenv("SANDBOX_KERNEL_NODE_IMAGE", "sandbox-kernel-python:latest")
+    result = DockerSandbox(warm=False).run("node", "console.log(1)")
+    assert result.exit_code == 127 and "node" in result.stderr
