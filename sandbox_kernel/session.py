@@ -157,7 +157,15 @@ class SandboxSession:
             self.starts += 1
 
     def close(self) -> None:
-        """Remove the container; the session cannot be used afterwards."""
+        """Remove the container; the session cannot be used afterwards.
+
+        The container goes first, without waiting for the lock a running cell holds, so closing
+        never waits for a cell to finish: the cell ends at once as if its process had died.
+        """
+        self._closed = True
+        container_id = self.container_id
+        if container_id is not None:
+            remove_container(self.sandbox.api(), container_id)
         with self._lock:
             self._closed = True
             self._discard_container()

@@ -186,3 +186,19 @@ def test_close_removes_the_container(sandbox: DockerSandbox) -> None:
     container = session.container_id
     session.close()
     assert not sandbox.api().containers(all=True, filters={"id": container})
+
+
+def test_close_does_not_wait_for_a_running_cell(sandbox: DockerSandbox) -> None:
+    session = sandbox.session("python")
+    session.start()
+    outcome: dict[str, object] = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(result=session.run("import time; time.sleep(30)", 60)))
+    worker.start()
+    time.sleep(1)
+    started = time.monotonic()
+    session.close()
+    worker.join(10)
+    assert time.monotonic() - started < 5
+    result = outcome["result"]
+    assert getattr(result, "state_lost", False) is True
