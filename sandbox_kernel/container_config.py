@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import docker
-from docker.types import Ulimit
+from docker.types import LogConfig, Ulimit
 
 from sandbox_kernel.limits import Limits
 
@@ -27,14 +27,27 @@ BASE_ENVIRONMENT = {
     "TINI_KILL_PROCESS_GROUP": "1",
 }
 
-# gVisor runs its own sentry threads inside the container's pids cgroup, so a low cgroup limit
-# stops runsc from starting; there the cgroup gets head-room and RLIMIT_NPROC (which gVisor counts
-# per sandbox) holds the user's processes to the configured number.
-GVISOR_PIDS_HEADROOM = 512
+# gVisor (runsc) runs the user's processes inside its own kernel, the Sentry. On the host they are
+# Sentry threads plus, on the ptrace platform, one stub process per address space with a thread for
+# every Sentry thread that ever entered it, so the host's pids cgroup counts many more tasks than the
+# user has: runsc does not even start under a cgroup limit of 50, and a fork bomb held to 50
+# processes inside drives the host count past 2,000 in 10 s (5,000 in 100 s). Under gVisor:
+# * RLIMIT_NPROC = pids holds the user: gVisor counts every task (threads included) of the sandbox
+#   user in its own kernel and fails clone() beyond it (tests/security/test_resources.py proves it);
+# * the host cgroup gets pids * GVISOR_HOST_TASKS_PER_PID + GVISOR_HOST_TASKS_BASE tasks: room for
+#   any workload within the limit, and a bound on what one sandbox can take from the host's pid
+#   space (pid_max is often 32768). A sustained fork bomb reaches it and gVisor stops the sandbox.
+GVISOR_HOST_TASKS_PER_PID = 16
+GVISOR_HOST_TASKS_BASE = 1024
 
 
 def is_gvisor(runtime: str | None) -> bool:
     return bool(runtime) and "runsc" in str(runtime)
+
+
+def gvisor_host_pids(pids: int) -> int:
+    """The host pids cgroup limit of a gVisor sandbox whose user may have ``pids`` tasks."""
+    return pids * GVISOR_HOST_TASKS_PER_PID + GVISOR_HOST_TASKS_BASE
 
 
 def create_kwargs(
@@ -54,7 +67,7 @@ def create_kwargs(
     pids = limits.pids
     if is_gvisor(runtime):
         ulimits.append(Ulimit(name="nproc", soft=limits.pids, hard=limits.pids))
-        pids = limits.pids + GVISOR_PIDS_HEADROOM
+        pids = gvisor_host_pids(limits.pids)
     tmpfs_opts = "rw,nosuid,nodev,mode=1777"
     host_config = api.create_host_config(
         mem_limit=limits.memory,
@@ -78,6 +91,10 @@ def create_kwargs(
         runtime=runtime,
         ipc_mode="private",
         shm_size=16 * 1024 * 1024,
+        # Output is read from the attach stream only. Docker's default json-file driver would
+        # also write every byte to the host's disk (uncapped: a flood of 100 MB/s for the whole
+        # life of a session) and parse it line by line in dockerd: no log is kept at all.
+        log_config=LogConfig(type=LogConfig.types.NONE),
     )
     return {
         "image": image,

@@ -51,10 +51,11 @@ def translate(exc: BaseException, image: str | None = None) -> SandboxError:
         image and isinstance(exc, docker.errors.NotFound) and "image" in str(exc).lower()
     ):
         return SandboxUnavailable(f"the image {image!r} is missing; {BUILD_IMAGES_HINT}")
-    if isinstance(exc, (requests.exceptions.ConnectionError, socket.error)):
-        return SandboxUnavailable(f"lost the Docker daemon ({exc}); {START_DAEMON_HINT}")
+    # APIError derives from OSError through requests: test it before the connection errors.
     if isinstance(exc, docker.errors.APIError):
         return SandboxError(f"Docker refused the request: {exc.explanation or exc}")
+    if isinstance(exc, (requests.exceptions.ConnectionError, socket.error)):
+        return SandboxUnavailable(f"lost the Docker daemon ({exc}); {START_DAEMON_HINT}")
     return SandboxError(f"{exc.__class__.__name__}: {exc}")
 
 

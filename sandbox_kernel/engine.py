@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import os
 import queue
+import secrets
 import threading
 import time
 import weakref
@@ -45,6 +46,11 @@ _janitor_done = False
 def _track(api: docker.APIClient, container_id: str) -> None:
     with _live_lock:
         _live_containers[container_id] = api
+
+
+def _untrack(container_id: str) -> None:
+    with _live_lock:
+        _live_containers.pop(container_id, None)
 
 
 def remove_container(api: docker.APIClient, container_id: str) -> None:
@@ -164,12 +170,30 @@ class DockerSandbox:
         api = self.api()
         image = self.image_for(language)
         kwargs = create_kwargs(api, image, command, limits, ownership.labels(role), self.runtime)
+        # Named by us and tracked before the request, so an interrupt that lands while Docker
+        # creates it cannot leave a container nobody knows about.
+        name = f"sandbox-kernel-{language.name}-{role}-{secrets.token_hex(8)}"
+        _track(api, name)
         try:
-            container_id = str(api.create_container(**kwargs)["Id"])
+            container_id = str(api.create_container(name=name, **kwargs)["Id"])
         except Exception as exc:
+            _untrack(name)
             raise translate(exc, image) from None
+        except BaseException:
+            remove_container(api, name)
+            raise
+        _untrack(name)
         _track(api, container_id)
         return container_id
+
+    def close(self) -> None:
+        """Stop this engine's warm pool and close its sessions (other engines are untouched)."""
+        if self._pool is not None:
+            self._pool.close()
+            _pools.discard(self._pool)
+            self._pool = None
+        for session in list(self._sessions):
+            session.close()
 
     # -- one-shot runs --------------------------------------------------------------------------
 
@@ -185,11 +209,13 @@ class DockerSandbox:
             pump = AttachPump(open_attach_socket(api, container_id), router, "run")
             pump.start()
             api.start(container_id)
-        except Exception as exc:
+        except BaseException as exc:
             if pump is not None:
                 pump.close()
             remove_container(api, container_id)
-            raise translate(exc, image) from None
+            if isinstance(exc, Exception):
+                raise translate(exc, image) from None
+            raise
         return Launched(container_id, pump, router)
 
     def _discard(self, launched: Launched) -> None:
@@ -222,14 +248,15 @@ class DockerSandbox:
                 on_output(stream.name, text)
 
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
-        launched = self._pool.take(key) if self._pool is not None else None
-        if launched is None:
-            launched = self._launch(key)
-            if self._pool is not None:
-                self._pool.refill(key)
-        launched.router.target = on_frame
-        api, container_id, pump = self.api(), launched.container_id, launched.pump
+        launched: Launched | None = None
         try:
+            launched = self._pool.take(key) if self._pool is not None else None
+            if launched is None:
+                launched = self._launch(key)
+                if self._pool is not None:
+                    self._pool.refill(key)
+            launched.router.target = on_frame
+            api, container_id, pump = self.api(), launched.container_id, launched.pump
             started = time.monotonic()
             deadline = started + seconds
             pump.send(f"{len(data)}\n".encode() + data, seconds)
@@ -241,7 +268,8 @@ class DockerSandbox:
             pump.finished.wait(KILL_GRACE if timed_out else 1.0)
             oom = exit_code == 137 and self._oom_killed(api, container_id)
         finally:
-            self._discard(launched)
+            if launched is not None:
+                self._discard(launched)
         result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
                                  timed_out=timed_out, oom_killed=oom)
         for stream in streams.values():
@@ -271,11 +299,17 @@ class DockerSandbox:
 
     @staticmethod
     def _oom_killed(api: docker.APIClient, container_id: str) -> bool:
-        try:
-            state: dict[str, Any] = api.inspect_container(container_id)["State"]
-        except Exception:  # noqa: BLE001 - removed already: 137 alone cannot tell
-            return False
-        return bool(state.get("OOMKilled"))
+        # Docker may record OOMKilled a moment after the exit event: look twice before saying no.
+        for attempt in range(2):
+            try:
+                state: dict[str, Any] = api.inspect_container(container_id)["State"]
+            except Exception:  # noqa: BLE001 - removed already: 137 alone cannot tell
+                return False
+            if state.get("OOMKilled"):
+                return True
+            if attempt == 0:
+                time.sleep(0.1)
+        return False
 
     def run_python(self, code: str, timeout: float | None = None) -> ExecutionResult:
         return self.run("python", code, timeout)

@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import keyword
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SESSION_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _TOKEN = re.compile(r"\S+")
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+\-]{0,254}")
 
 
 # -- typed wrappers around IPython's (untyped) magic_arguments ----------------------------------
@@ -89,11 +91,24 @@ def _parser(func: Callable[..., Any]) -> argparse.ArgumentParser:
 
 
 def _parse(func: Callable[..., Any], argstring: str) -> argparse.Namespace:
-    """Parse a magic's options; every mistake, quoting included, is a ``UsageError``."""
+    """Parse a magic's options with shell quoting; every mistake is a ``UsageError``.
+
+    ``magic_arguments.parse_argstring`` splits without POSIX rules, so quotes would stay in the
+    values (``--image 'a:b'`` would name the image ``'a:b'``); split like a shell instead.
+    """
     try:
-        return magic_arguments.parse_argstring(func, argstring)  # type: ignore[no-untyped-call,no-any-return]
+        argv = shlex.split(argstring)
     except ValueError as exc:  # unbalanced quotes
         raise UsageError(f"cannot parse the options {argstring!r}: {exc}") from None
+    return _parser(func).parse_args(argv)  # MagicArgumentParser raises UsageError
+
+
+def _check_image(image: str) -> str:
+    """Catch a mistyped image name here; Docker's own error for it is far less clear."""
+    image = image.strip()
+    if not _IMAGE.fullmatch(image):
+        raise UsageError(f"{image!r} is not a Docker image name (like name:tag or repo/name)")
+    return image
 
 
 def split_line_magic(parser: argparse.ArgumentParser, line: str) -> tuple[str, str]:
@@ -151,6 +166,36 @@ def _check_variable(option: str, name: str | None) -> None:
 
 def _usage(exc: ValueError) -> UsageError:
     return UsageError(str(exc))
+
+
+class CellWriter:
+    """Puts a sandbox's output into the cell: stdout and stderr apart, in arrival order.
+
+    Each write goes to whatever ``sys.stdout``/``sys.stderr`` is at that moment, so
+    ``%%capture`` and ipykernel's per-cell routing see it. The stream is flushed only when
+    output switches to the other stream (that keeps the order) and at the end; in between,
+    ipykernel's own timer sends it, so a program that prints word by word does not become
+    one message per word.
+    """
+
+    def __init__(self, *, show_stdout: bool = True, show_stderr: bool = True) -> None:
+        self.show = {"stdout": show_stdout, "stderr": show_stderr}
+        self._last: Any = None
+
+    def write(self, stream: str, text: str) -> None:
+        if not self.show.get(stream, True):
+            return
+        target = sys.stderr if stream == "stderr" else sys.stdout
+        if self._last is not None and self._last is not target:
+            with contextlib.suppress(Exception):
+                self._last.flush()
+        target.write(text)
+        self._last = target
+
+    def flush(self) -> None:
+        for target in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                target.flush()
 
 
 # -- state ----------------------------------------------------------------------------------------
@@ -247,9 +292,9 @@ class SandboxMagics(Magics):
 
     @_with_parser
     @_usage_line(
-        "%%%%sandbox LANGUAGE [--timeout S] [--memory M] [--cpus C] [--image IMG]\n"
-        "                   [--session NAME] [--out VAR] [--err VAR] [--result VAR]\n"
-        "                   [--no-raise-error]\n"
+        "%%sandbox LANGUAGE [--timeout S] [--memory M] [--cpus C] [--image IMG]\n"
+        "                  [--session NAME] [--out VAR] [--err VAR] [--result VAR]\n"
+        "                  [--no-raise-error]\n"
         "  %%sandbox LANGUAGE [options] CODE")
     @_argument("language", help="python, bash or node (aliases: python3, sh, js, nodejs, ...)")
     @_argument("--timeout", type=float, metavar="S",
@@ -313,9 +358,7 @@ class SandboxMagics(Magics):
             _check_variable(option, name)
         images = dict(self.images)
         if args.image is not None:
-            if not args.image.strip():
-                raise UsageError("--image needs an image name")
-            images[language.name] = args.image.strip()
+            images[language.name] = _check_image(args.image)
         try:
             limits = self.limits.with_overrides(memory=args.memory, cpus=args.cpus)
         except ValueError as exc:
@@ -365,14 +408,24 @@ class SandboxMagics(Magics):
 
     def _run(self, request: CellRequest) -> SandboxValue | None:
         engine = self.engine(request.images)
-        sink = self._sink(request)
-        if request.session is None:
-            outcome = run_here(
-                lambda on_output: engine.run(request.language.name, request.code,
-                                             request.timeout, request.limits,
-                                             on_output=on_output),
-                sink)
-            return self._report(request, outcome)
+        writer = CellWriter(show_stdout=request.out is None, show_stderr=request.err is None)
+        try:
+            if request.session is None:
+                outcome = run_here(
+                    lambda on_output: engine.run(request.language.name, request.code,
+                                                 request.timeout, request.limits,
+                                                 on_output=on_output),
+                    writer.write)
+            else:
+                outcome = self._run_in_session(engine, request, writer)
+        finally:
+            writer.flush()
+        return self._report(request, outcome)
+
+    def _run_in_session(
+        self, engine: DockerSandbox, request: CellRequest, writer: CellWriter
+    ) -> Outcome:
+        assert request.session is not None
         entry = self.sessions.get(request.session)
         new_session = entry is None
         if entry is None:
@@ -385,32 +438,14 @@ class SandboxMagics(Magics):
         def work(on_output: OutputCallback) -> ExecutionResult:
             return session.execute(request.code, request.timeout, on_output=on_output)
 
-        outcome = run_in_worker(work, SessionStopper(session), sink)
+        outcome = run_in_worker(work, SessionStopper(session), writer.write)
         entry.cells += 1
         if outcome.abandoned or (new_session and outcome.result is None and not session.alive):
             # It never started, or it is stuck for good (its container was killed): forget it.
             self.sessions.pop(entry.name, None)
             if not outcome.abandoned:
                 session.close()
-        return self._report(request, outcome)
-
-    @staticmethod
-    def _sink(request: CellRequest) -> Callable[[str, str], None]:
-        """Write output into the cell as it comes, except the streams being captured."""
-
-        def sink(stream: str, text: str) -> None:
-            if stream == "stderr":
-                if request.err:
-                    return
-                target = sys.stderr
-            else:
-                if request.out:
-                    return
-                target = sys.stdout
-            target.write(text)
-            target.flush()
-
-        return sink
+        return outcome
 
     def _report(self, request: CellRequest, outcome: Outcome) -> SandboxValue | None:
         result = outcome.result
@@ -489,14 +524,15 @@ class SandboxMagics(Magics):
             except ValueError as exc:
                 raise _usage(exc) from None
             if image.strip():
-                images[language.name] = image.strip()
+                images[language.name] = _check_image(image)
             else:
                 images.pop(language.name, None)
         if args.runtime is not None:
             runtime = self._check_runtime(args.runtime.strip())
         self.limits, self.images, self.runtime = limits, images, runtime
         effective = {name: self.image_for(lang, images) for name, lang in LANGUAGES.items()}
-        print(config_table(limits, effective, runtime))
+        # The engine resolves "no runtime" itself (SANDBOX_KERNEL_RUNTIME, else Docker's).
+        print(config_table(limits, effective, self.engine({}).runtime))
         if self.sessions and line.strip():
             print(f"Running sessions keep their settings ({', '.join(self.sessions)}); "
                   "%sandbox_stop them to apply the new ones.")

@@ -8,20 +8,23 @@ Interrupting the kernel raises ``KeyboardInterrupt`` in its main thread, whereve
 * A session is not: ``SandboxSession.execute`` interrupted in its read loop leaves the cell
   running in the container, and the cell's late output and reply are then read as the next
   cell's. So a session cell runs in a worker thread, which never sees signals, while the main
-  thread moves its output into the cell and waits (``run_in_worker``). An interrupt is caught
-  there and turned into what the sandbox understands: SIGINT to the cell (Python raises
-  ``KeyboardInterrupt`` and keeps its state, Bash stops the cell), then, if the cell does not
-  stop within a grace period, the container is killed (the state is lost).
+  thread moves its output into the cell and waits (``run_in_worker``), with SIGINT turned into
+  a message for that wait rather than an exception. The interrupt then becomes what the
+  sandbox understands: SIGINT to the cell (Python raises ``KeyboardInterrupt`` and keeps its
+  state, Bash stops the cell), then, if the cell does not stop within a grace period, the
+  container is killed (the state is lost).
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 
 import docker
 import requests.exceptions
@@ -127,6 +130,38 @@ def run_here(work: Work, sink: OutputSink) -> Outcome:
     return outcome
 
 
+_INTERRUPT = ("", "")
+"""Queued by the SIGINT handler: the main thread's wait wakes up and acts on it."""
+
+
+@contextlib.contextmanager
+def interrupts_as_messages(chunks: queue.SimpleQueue[tuple[str, str] | None]) -> Iterator[None]:
+    """While inside, SIGINT queues ``_INTERRUPT`` instead of raising ``KeyboardInterrupt``.
+
+    An exception raised asynchronously can surface at any bytecode, including the jump back
+    to the top of a wait loop, which lies outside any ``try`` in that loop: catching
+    ``KeyboardInterrupt`` there would miss some. A handler that only queues a message cannot be
+    missed. ``SimpleQueue.put`` is safe to call from a signal handler. Signal handlers can only
+    be installed from the main thread; elsewhere (an ipykernel subshell) no SIGINT arrives.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        yield  # interrupts are off: keep them off
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        chunks.put(_INTERRUPT)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_in_worker(
     work: Work,
     stopper: Stopper,
@@ -137,9 +172,9 @@ def run_in_worker(
     """Run ``work`` in a worker thread; deliver its output to ``sink`` from the calling thread.
 
     ``sink`` is called in the calling (main) thread, so writes reach the cell's own output, and
-    ``%%capture`` or anything else that swaps ``sys.stdout`` sees them. A first
-    ``KeyboardInterrupt`` asks the program to stop; a second one, or the grace period running
-    out, kills it. Returns once the engine has returned (or, in a pathological case, gave up).
+    ``%%capture`` or anything else that swaps ``sys.stdout`` sees them. A first interrupt asks
+    the program to stop; a second one, or the grace period running out, kills it. Returns once
+    the engine has returned (or, in a pathological case, gave up on it).
     """
     outcome = Outcome()
     chunks: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
@@ -156,25 +191,11 @@ def run_in_worker(
             chunks.put(None)
 
     worker = threading.Thread(target=target, name="sandbox-magic-cell", daemon=True)
-    interrupts = 0  # KeyboardInterrupts received; the handler only counts, the loop acts
-    handled = 0
     escalate_at: float | None = None
     give_up_at: float | None = None
-    started = False
-    while True:
-        try:
-            if not started:
-                started = True
-                worker.start()
-            if interrupts > handled:
-                first = handled == 0
-                handled = interrupts
-                if first:
-                    outcome.interrupted = True
-                    escalate_at = time.monotonic() + grace
-                    stopper.interrupt()
-                elif not outcome.killed:
-                    escalate_at = time.monotonic()  # asked again: stop waiting for it
+    with interrupts_as_messages(chunks):
+        worker.start()
+        while True:
             now = time.monotonic()
             if escalate_at is not None and now >= escalate_at:
                 escalate_at = None
@@ -190,12 +211,17 @@ def run_in_worker(
                 continue
             if item is None:
                 break
+            if item is _INTERRUPT:
+                if not outcome.interrupted:
+                    outcome.interrupted = True
+                    escalate_at = time.monotonic() + grace
+                    stopper.interrupt()
+                elif not outcome.killed:
+                    escalate_at = time.monotonic()  # asked again: stop waiting for it
+                continue
             stream, text = item
             outcome.output.setdefault(stream, []).append(text)
-            sink(stream, text)
-        except KeyboardInterrupt:
-            if not started:
-                raise
-            interrupts += 1
+            with contextlib.suppress(Exception):  # a broken sys.stdout must not strand the cell
+                sink(stream, text)
     worker.join(0 if outcome.abandoned else 1.0)
     return outcome

@@ -60,8 +60,12 @@ class AuditLog:
         self._fd: int | None = None
         if self.target != STDERR:
             path = Path(self.target).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                   0o600)
+            except OSError as exc:
+                raise OSError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
 
     def write(self, record: dict[str, Any]) -> None:
         """Write one record; a full disk must not fail the execution, so errors go to stderr."""

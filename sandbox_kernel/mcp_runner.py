@@ -96,6 +96,8 @@ class _Job:
 
 @dataclass
 class _NamedSession:
+    key: tuple[str, str]
+    """(language, name)"""
     session: SandboxSession
     lock: asyncio.Lock
     """Held while a cell is queued or running, so a second call waits without taking a worker."""
@@ -180,7 +182,14 @@ class ExecService:
         if named is None:
             return shape_output(await self._submit(job, None))
         async with named.lock:
-            return shape_output(await self._submit(job, named.session), request.session)
+            try:
+                result = await self._submit(job, named.session)
+            except SandboxError:
+                if named.session.starts == 0:  # never started: it must not take a session slot
+                    self._sessions.pop(named.key, None)
+                    named.session.close()
+                raise
+        return shape_output(result, request.session)
 
     def _validate(self, request: ExecRequest) -> _Job:
         received = time.monotonic()
@@ -217,7 +226,7 @@ class ExecService:
             names = ", ".join(f"{name!r} ({lang})" for lang, name in self._sessions)
             raise ValueError(f"this server keeps at most {self.config.max_sessions} sessions "
                              f"({names}); reuse one of them or call without 'session'")
-        named = _NamedSession(self.sandbox.session(job.language), asyncio.Lock())
+        named = _NamedSession(key, self.sandbox.session(job.language), asyncio.Lock())
         self._sessions[key] = named
         return named
 

@@ -28,6 +28,7 @@ from pydantic import Field, JsonValue
 
 from sandbox_kernel import __version__
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import format_size
 from sandbox_kernel.mcp_runner import (
     MAX_LABEL,
@@ -59,6 +60,11 @@ def tool_description(config: ServerConfig) -> str:
     )
 
 
+def _display_names(config: ServerConfig) -> str:
+    names = [LANGUAGES[name].display_name for name in config.languages]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
 def build_server(service: ExecService) -> MCPServer[None]:
     """An ``MCPServer`` with the one tool, bound to ``service``; the caller runs and stops it."""
     config = service.config
@@ -81,7 +87,7 @@ def build_server(service: ExecService) -> MCPServer[None]:
     server: MCPServer[None] = MCPServer(
         SERVER_NAME,
         version=__version__,
-        instructions="Use sandbox_exec to run Python, Bash or Node.js code in a locked-down "
+        instructions=f"Use {TOOL_NAME} to run {_display_names(config)} code in a locked-down "
                      "container: no network, limited memory, CPU and time.",
         lifespan=lifespan,
         log_level="WARNING",

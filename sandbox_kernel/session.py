@@ -251,6 +251,18 @@ class SandboxSession:
                 wait = interrupted_at + INTERRUPT_GRACE - now
             try:
                 kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
+            except KeyboardInterrupt:
+                # The caller was interrupted (Ctrl-C in a magic cell, say): pass it on to the
+                # cell, and give up on the sandbox if it is interrupted again.
+                if interrupted_at is None:
+                    interrupted_at = time.monotonic()
+                    result.interrupted = True
+                    self.interrupt()
+                    continue
+                self._mark_dead("the cell was interrupted twice")
+                self._discard_container()
+                result.state_lost = True
+                break
             except queue.Empty:
                 if done is not None:
                     break
@@ -259,7 +271,8 @@ class SandboxSession:
                     interrupted_at = time.monotonic()
                     self.interrupt()
                     continue
-                self._mark_dead("the cell timed out and did not stop when interrupted")
+                cause = "timed out" if result.timed_out else "was interrupted"
+                self._mark_dead(f"the cell {cause} and did not stop when interrupted")
                 self._discard_container()
                 result.state_lost = True
                 break
@@ -289,7 +302,7 @@ class SandboxSession:
             result.value = done.get("value")
             result.error = done.get("error")
             result.peak_memory = done.get("peak_memory")
-            result.interrupted = result.exit_code == 130 or bool(
+            result.interrupted = result.interrupted or result.exit_code == 130 or bool(
                 result.error and result.error.get("ename") == "KeyboardInterrupt")
         return result
 

@@ -6,9 +6,9 @@
 #   bash scripts/bootstrap.sh test [PYTEST_ARGS]  set up, then pytest + ruff + mypy
 #   bash scripts/bootstrap.sh setup              set up only
 #
-# Set-up: apt packages (docker.io, debootstrap, runsc, python3-venv) when missing; .venv with the
-# project installed; a Docker daemon (started in the background if none answers; a running one is
-# never touched); the sandbox images; the Jupyter kernelspecs.
+# Set-up: apt packages (docker.io, debootstrap, runsc, python3-venv, chromium) when missing; .venv
+# with the project installed; a Docker daemon (started in the background if none answers; a running
+# one is never touched); the sandbox images; the Jupyter kernelspecs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -73,6 +73,7 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v runsc >/dev/null || missing+=(runsc)
 command -v python3 >/dev/null || missing+=(python3)
+command -v chromium >/dev/null || missing+=(chromium)  # the browser tests, tests/e2e
 [ -x "$VENV/bin/python" ] || python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
     mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -83,7 +84,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get update -q
     as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
-    echo "docker, dockerd, debootstrap, runsc and python3 are installed"
+    echo "docker, dockerd, debootstrap, runsc, python3 and chromium are installed"
 fi
 
 # --- (b) virtualenv -------------------------------------------------------------------------------

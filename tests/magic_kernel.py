@@ -25,7 +25,7 @@ class CellReply:
     stderr: str = ""
     results: list[str] = field(default_factory=list)
     ename: str | None = None
-    evalue: str | None = None
+    evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -90,6 +90,10 @@ class KernelProbe:
         while shell["parent_header"].get("msg_id") != msg_id:
             shell = self.client.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
         reply.status = shell["content"]["status"]
+        if reply.status == "error" and reply.ename is None:
+            # IPython reports a UsageError on stderr only; the reply still names it.
+            reply.ename = shell["content"].get("ename")
+            reply.evalue = shell["content"].get("evalue") or ""
         reply.seconds = time.monotonic() - started
         return reply
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import Limits, parse_size
+
+if TYPE_CHECKING:
+    from sandbox_kernel.mcp_runner import ServerConfig
 
 EXIT_USAGE = 2
 
@@ -55,8 +58,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The server configuration the flags ask for; ``ValueError`` for impossible values."""
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The server configuration the flags ask for; ``ValueError`` for impossible values.
+
+    Imported late: the server modules come with the ``mcp`` extra; ``--help`` works without it.
+    """
     from sandbox_kernel.mcp_runner import (
         DEFAULT_MAX_CONCURRENT,
         DEFAULT_MAX_SESSIONS,

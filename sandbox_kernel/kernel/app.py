@@ -37,6 +37,22 @@ class SandboxKernelApp(IPKernelApp):
         super().load_config_file(*args, **kwargs)  # type: ignore[no-untyped-call]
         Application.load_config_file(self, CONFIG_FILE, path=jupyter_config_path())
 
+    def start(self) -> None:
+        """Run the kernel; when it stops, let the control thread finish before exiting.
+
+        ipykernel 7 stops the iopub thread in an atexit hook. The control thread may still be
+        publishing the "idle" status of the shutdown request by then, and blocks forever on a
+        pipe nobody reads; the kernel then hangs until it is killed (and the next kernel start
+        waits for that). Joining the control thread here, while iopub still runs, avoids it.
+        """
+        try:
+            super().start()  # type: ignore[no-untyped-call]
+        finally:
+            thread = self.control_thread
+            if thread is not None and thread.is_alive():
+                thread.stop()
+                thread.join(timeout=5)
+
     def init_signal(self) -> None:
         super().init_signal()  # type: ignore[no-untyped-call]
         signal.signal(signal.SIGTERM, self._terminate)

@@ -2,8 +2,9 @@
 
 The kernel process itself never runs notebook code. It forwards each cell to a sandbox (by
 default one persistent container per kernel, see ``runner``), streams the output back while the
-cell runs, and turns the result into Jupyter messages (``outcome``). Cells run in a worker thread
-so that the control channel (interrupt, shutdown) stays responsive while one is running.
+cell runs, and turns the result into Jupyter messages (``outcome``). A cell blocks a worker
+thread, not the kernel's event loop; interrupt and shutdown requests arrive on ipykernel's
+control thread and act on the sandbox directly.
 """
 
 from __future__ import annotations
@@ -50,8 +51,6 @@ class SandboxKernel(SandboxSettings, Kernel):
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         flavour = FLAVOURS[self.language]
         self.language_info = dict(flavour.language_info)
-        self.banner = (f"{flavour.display_name}: cells run in a locked-down "
-                       f"{flavour.language} container ({self.mode} mode).")
         self.history = CellHistory()
         self._receipts: dict[str, dict[str, Any]] = {}
         self._interrupted = threading.Event()
@@ -61,15 +60,34 @@ class SandboxKernel(SandboxSettings, Kernel):
         self.runner: CellRunner | None = None
         self.config_error: str | None = None
         self.sandbox_limits = Limits()
+        self.sandbox_mode = "session"
         try:
             self.sandbox_limits = self.limits()
+            self.sandbox_mode = self.mode
+            # No warm pool: a session never uses one, and in fresh mode the running cell's
+            # container must be the only one of ours, so that an interrupt finds it.
             sandbox = DockerSandbox(self.sandbox_limits, images=self.images(),
-                                    runtime=self.runtime)
-            runner_class = SessionRunner if self.mode == "session" else FreshRunner
+                                    runtime=self.runtime, warm=False)
+            runner_class = SessionRunner if self.sandbox_mode == "session" else FreshRunner
             self.runner = runner_class(sandbox, flavour.language, self.sandbox_limits)
         except (TraitError, ValueError) as exc:
             self.config_error = f"invalid sandbox configuration: {exc}"
             self.log.error("%s", self.config_error)
+        self.banner = self._describe(flavour.display_name)
+
+    def _describe(self, display_name: str) -> str:
+        """The banner: what a cell runs in, with the limits actually in force."""
+        if self.config_error:
+            return f"{display_name}: {self.config_error}"
+        limits = self.sandbox_limits
+        mode = self.sandbox_mode
+        state = "state persists between cells" if mode == "session" else "no state is kept"
+        runtime = f", runtime {self.runtime}" if self.runtime else ""
+        return (f"{display_name}: every cell runs in a locked-down container "
+                f"({mode} mode: {state}). Limits: memory {format_size(limits.memory)}, "
+                f"{limits.cpus:g} CPUs, {limits.pids} processes, timeout {limits.timeout:g} s, "
+                f"output {format_size(limits.max_output)} per stream, "
+                f"{'network on' if limits.network else 'no network'}{runtime}.")
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -208,7 +226,7 @@ class SandboxKernel(SandboxSettings, Kernel):
                                    "was dropped]\n")
         failure = classify(result, timeout=timeout, limits=self.sandbox_limits,
                            user_interrupted=self._interrupted.is_set(),
-                           fresh=self.mode == "fresh")
+                           fresh=self.sandbox_mode == "fresh")
         reason = restart_reason(result, self.sandbox_limits)
         if reason is not None:
             self._pending_notice = (f"The sandbox was restarted ({reason}); "
@@ -233,7 +251,7 @@ class SandboxKernel(SandboxSettings, Kernel):
                 state_lost=result.state_lost,
             )
         runner = self.runner
-        receipt["sandbox"] = {"language": self.language, "mode": self.mode,
+        receipt["sandbox"] = {"language": self.language, "mode": self.sandbox_mode,
                               "container_id": runner.container_id if runner else None}
         return receipt
 

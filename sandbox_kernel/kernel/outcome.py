@@ -74,8 +74,13 @@ def classify(
         evalue = (f"killed: out of memory, limit {format_size(limits.memory)} "
                   f"({describe_status(result.exit_code)}){lost}")
         return _failure("OutOfMemoryError", evalue, inner)
+    if user_interrupted and (result.error or result.exit_code != 0):
+        # Whatever the cell died of once interrupted (KeyboardInterrupt, or EOFError when the
+        # interrupt ended an input() prompt), the cause is the interrupt.
+        evalue = f"interrupted by the user ({describe_status(result.exit_code, False)}){lost}"
+        return _failure("KeyboardInterrupt", evalue, inner)
     if result.error:
-        return _sandbox_exception(result, inner, user_interrupted)
+        return _sandbox_exception(result, inner)
     if result.state_lost:
         if result.exit_code == 0:
             return None  # a clean exit: the kernel only notes that state is gone
@@ -84,9 +89,6 @@ def classify(
                         f"{lost}", [])
     if result.exit_code == 0:
         return None
-    if user_interrupted and result.exit_code in (130, 137, 143, None):
-        return _failure("KeyboardInterrupt", "interrupted by the user "
-                        f"({describe_status(result.exit_code, result.exit_code != 130)})", [])
     if fresh and result.exit_code is not None:
         found = _python_exception(result.stderr)
         if found is not None:
@@ -98,15 +100,13 @@ def classify(
     return _failure("ExitStatus", describe_status(result.exit_code), [])
 
 
-def _sandbox_exception(
-    result: ExecutionResult, inner: list[str], user_interrupted: bool
-) -> CellFailure:
+def _sandbox_exception(result: ExecutionResult, inner: list[str]) -> CellFailure:
+    """An exception raised in the cell: its own name, message and traceback."""
     assert result.error is not None
     ename = str(result.error.get("ename") or "Error")
     evalue = str(result.error.get("evalue") or "")
-    if ename == "KeyboardInterrupt":
-        cause = "interrupted by the user" if user_interrupted else "interrupted"
-        evalue = f"{cause} ({describe_status(result.exit_code, False)})"
+    if ename == "KeyboardInterrupt":  # raised by the code itself, or a signal from inside
+        evalue = f"interrupted ({describe_status(result.exit_code, False)})"
         return CellFailure(ename, evalue, inner + [f"{ename}: {evalue}"])
     return CellFailure(ename, evalue, inner or [f"{ename}: {evalue}"])
 

@@ -21,6 +21,9 @@ from sandbox_kernel.ownership import LABEL, OWNER_LABEL, owner_id
 from sandbox_kernel.result import ExecutionResult
 from sandbox_kernel.session import InputCallback, SandboxSession
 
+COMPLETE_START_WAIT = 10.0
+"""How long a completion request waits for the sandbox to start (it has no state before)."""
+
 
 class CellRunner(Protocol):
     def start(self) -> None:
@@ -96,6 +99,9 @@ class SessionRunner:
         self.session.interrupt()
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        starter = self._starter
+        if starter is not None:
+            starter.join(COMPLETE_START_WAIT)  # a completion right after the kernel started
         if not self.session.alive:
             return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
         return self.session.complete(code, cursor_pos)
@@ -152,7 +158,10 @@ class FreshRunner:
         self._signal_running("SIGKILL")
 
     def _signal_running(self, signal: str) -> None:
-        """Signal this process's one-shot containers (``run`` does not expose its container)."""
+        """Signal this process's one-shot containers (``run`` does not expose its container).
+
+        The kernel's engine has no warm pool, so the only such container is the running cell's.
+        """
         try:
             api = self.sandbox.api()
             running = api.containers(filters={"label": [f"{LABEL}=run",

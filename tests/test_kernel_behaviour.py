@@ -1,0 +1,440 @@
+"""The sandbox kernels behave like notebook kernels should, through real kernels and Docker.
+
+Kernels are shared within this module where a test leaves them usable (most tests start with the
+state they need); tests that kill, restart or reconfigure a kernel start their own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import kernel_support
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+from kernel_support import Cell, execute, running_kernel, wait_for_reply, wait_for_stream
+
+from sandbox_kernel import DockerSandbox
+from sandbox_kernel.docker_api import connect
+from sandbox_kernel.ownership import OWNER_LABEL, owner_id
+
+Kernel = tuple[KernelManager, BlockingKernelClient]
+
+# Short enough to keep the suite quick, long enough for a container to start on a busy machine.
+TIMEOUT = "2"
+
+
+@pytest.fixture(scope="module")
+def python() -> Iterator[Kernel]:
+    with running_kernel("sandbox-python", {"timeout": TIMEOUT}) as kernel:
+        yield kernel
+
+
+@pytest.fixture(scope="module")
+def bash() -> Iterator[Kernel]:
+    with running_kernel("sandbox-bash", {"timeout": TIMEOUT}) as kernel:
+        yield kernel
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[Kernel]:
+    with running_kernel("sandbox-node", {"timeout": TIMEOUT}) as kernel:
+        yield kernel
+
+
+@pytest.fixture(scope="module")
+def api() -> Any:
+    return connect()
+
+
+def container_of(cell: Cell) -> str:
+    container_id = cell.metadata["sandbox"]["container_id"]
+    assert container_id, f"no container in {cell.metadata}"
+    return str(container_id)
+
+
+def exists(api: Any, container_id: str) -> bool:
+    try:
+        api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def wait_until_gone(api: Any, container_id: str, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not exists(api, container_id):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def assert_ok(cell: Cell) -> None:
+    assert cell.content["status"] == "ok", cell.outputs
+
+
+def assert_error(cell: Cell, ename: str, *evalue_parts: str) -> dict[str, Any]:
+    """The reply is an error and the one iopub error matches it, with a real cause."""
+    assert cell.content["status"] == "error", cell.outputs
+    error = cell.error
+    for part in (cell.content, error):
+        assert part["ename"] == ename, part
+        assert part["traceback"], part
+        for text in evalue_parts:
+            assert text in part["evalue"], part
+    return error
+
+
+# -- state, output, values ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language, cells, expected", [
+    ("python", ["counter = 40", "counter += 2", "print(counter)"], "42\n"),
+    ("bash", ["counter=40", "counter=$((counter + 2)); cd /tmp", "echo $counter $PWD"],
+     "42 /tmp\n"),
+    ("node", ["let counter = 40", "counter += 2", "console.log(counter)"], "42\n"),
+])
+def test_state_persists_across_cells(
+    request: pytest.FixtureRequest, language: str, cells: list[str], expected: str
+) -> None:
+    _, kc = request.getfixturevalue(language)
+    for code in cells[:-1]:
+        assert_ok(execute(kc, code))
+    last = execute(kc, cells[-1])
+    assert_ok(last)
+    assert last.text("stdout") == expected
+
+
+@pytest.mark.parametrize("language, code, value", [
+    ("python", "x = 6\nx * 7", "42"),
+    ("node", "const obj = {a: [1, 2]}; obj", "{ a: [ 1, 2 ] }"),
+])
+def test_last_expression_is_an_execute_result(
+    request: pytest.FixtureRequest, language: str, code: str, value: str
+) -> None:
+    _, kc = request.getfixturevalue(language)
+    cell = execute(kc, code)
+    assert_ok(cell)
+    assert cell.value == value
+    assert cell.of_type("execute_result")[0]["execution_count"] == cell.content["execution_count"]
+
+
+def test_stdout_and_stderr_are_streams(bash: Kernel) -> None:
+    _, kc = bash
+    cell = execute(kc, "echo out; echo err >&2")
+    assert_ok(cell)
+    assert cell.text("stdout") == "out\n"
+    assert cell.text("stderr") == "err\n"
+
+
+def test_output_is_streamed_while_the_cell_runs(python: Kernel) -> None:
+    _, kc = python
+    kernel_support.drain(kc)
+    code = ("import time\nfor i in range(3):\n    print('line', i)\n    time.sleep(0.5)\n"
+            "print('end')")
+    msg_id = kc.execute(code)
+    first = wait_for_stream(kc, msg_id, "line 0")
+    assert not kc.shell_channel.msg_ready(), "the reply came before the first line"
+    last = wait_for_stream(kc, msg_id, "end")
+    assert last - first >= 0.6, "the lines arrived together, not as they were printed"
+    assert wait_for_reply(kc, msg_id)["content"]["status"] == "ok"
+
+
+def test_receipt_in_reply_metadata(python: Kernel) -> None:
+    _, kc = python
+    cell = execute(kc, "data = bytearray(20 * 2**20)\nprint('x' * 10)")
+    assert_ok(cell)
+    md = cell.metadata
+    assert md["exit_code"] == 0
+    assert md["execution_time_ms"] > 0
+    assert md["timed_out"] is False and md["oom_killed"] is False
+    assert md["truncated"] is False and md["state_lost"] is False
+    assert md["peak_memory"] >= 20 * 2**20
+    assert md["sandbox"]["mode"] == "session" and md["sandbox"]["language"] == "python"
+
+
+def test_output_cap_is_reported(python: Kernel) -> None:
+    _, kc = python
+    cell = execute(kc, "%%timeout 20\nimport sys\nsys.stdout.write('x' * (3 * 2**20))")
+    assert_ok(cell)
+    assert cell.metadata["truncated"] is True
+    assert len(cell.text("stdout")) == 2**20
+    assert "dropped" in cell.text("stderr")
+
+
+# -- failures -------------------------------------------------------------------------------------
+
+
+def test_python_exception_comes_from_the_sandbox(python: Kernel) -> None:
+    _, kc = python
+    error = assert_error(execute(kc, "def f():\n    return 1 / 0\nf()"), "ZeroDivisionError",
+                         "division by zero")
+    assert any("<cell" in line for line in error["traceback"])
+    assert not any("python_driver" in line for line in error["traceback"])
+
+
+def test_bash_nonzero_status_is_an_error(bash: Kernel) -> None:
+    _, kc = bash
+    cell = execute(kc, "echo before; ls /does-not-exist")
+    assert_error(cell, "ExitStatus", "exit status 2")
+    assert cell.text("stdout") == "before\n"
+    assert "does-not-exist" in cell.text("stderr")
+    assert cell.metadata["exit_code"] == 2
+
+
+def test_node_throw_is_an_error(node: Kernel) -> None:
+    _, kc = node
+    error = assert_error(execute(kc, "throw new TypeError('bad thing')"), "TypeError",
+                         "bad thing")
+    assert any("bad thing" in line for line in error["traceback"])
+
+
+@pytest.mark.parametrize("language, setup, code, check", [
+    ("python", "kept = 1", "import sys; sys.exit(3)", "print('kept' in globals())"),
+    ("bash", "kept=1", "exit 3", "echo ${kept:-False}"),
+    ("node", "globalThis.kept = 1", "process.exit(3)",
+     "console.log(typeof kept === 'number' ? 'True' : 'False')"),
+])
+def test_exit_in_a_cell_restarts_the_sandbox_with_a_notice(
+    request: pytest.FixtureRequest, language: str, setup: str, code: str, check: str
+) -> None:
+    _, kc = request.getfixturevalue(language)
+    assert_ok(execute(kc, setup))
+    cell = execute(kc, code)
+    assert_error(cell, "SandboxExit", "exit status 3", "state was lost")
+    assert cell.metadata["state_lost"] is True and cell.metadata["exit_code"] == 3
+    after = execute(kc, check)
+    assert_ok(after)
+    assert after.text("stdout") == "False\n"
+    assert "The sandbox was restarted" in after.text("stderr")
+    assert "exit status 3" in after.text("stderr")
+    again = execute(kc, check)
+    assert "restarted" not in again.text("stderr")
+
+
+def test_timeout_interrupts_and_keeps_state(python: Kernel) -> None:
+    _, kc = python
+    assert_ok(execute(kc, "survivor = 'yes'"))
+    started = time.monotonic()
+    cell = execute(kc, "import time\nprint('started')\ntime.sleep(30)")
+    assert time.monotonic() - started < 10
+    assert_error(cell, "TimeoutError", "timed out after 2 s", "interrupted", "state was kept")
+    assert cell.metadata["timed_out"] is True and cell.metadata["state_lost"] is False
+    assert cell.text("stdout") == "started\n"
+    after = execute(kc, "survivor")
+    assert after.value == "'yes'"
+
+
+def test_timeout_of_a_cell_that_ignores_interrupts_replaces_the_sandbox(python: Kernel) -> None:
+    _, kc = python
+    assert_ok(execute(kc, "survivor = 'yes'"))
+    cell = execute(kc, "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                       "while True: time.sleep(0.1)")
+    assert_error(cell, "TimeoutError", "timed out after 2 s", "state was lost")
+    assert cell.metadata["state_lost"] is True
+    after = execute(kc, "'survivor' in globals()")
+    assert after.value == "False"
+    assert "The sandbox was restarted" in after.text("stderr")
+
+
+def test_cell_timeout_directive(python: Kernel) -> None:
+    _, kc = python
+    slow = execute(kc, "%%timeout 5\nimport time\ntime.sleep(2.5)\n'done'")
+    assert_ok(slow)
+    assert slow.value == "'done'"
+    assert_error(execute(kc, "%%timeout 500\n1"), "ValueError", "at most 120")
+    assert_error(execute(kc, "%%timeout 1\nimport time\ntime.sleep(5)"), "TimeoutError",
+                 "after 1 s")
+
+
+def test_out_of_memory_reports_the_limit_and_recovers(python: Kernel) -> None:
+    _, kc = python
+    assert_ok(execute(kc, "kept = 1"))
+    cell = execute(kc, "%%timeout 30\nhog = bytearray(1024**3)")
+    assert_error(cell, "OutOfMemoryError", "out of memory", "limit 256 MiB", "exit status 137")
+    assert cell.metadata["oom_killed"] is True and cell.metadata["state_lost"] is True
+    after = execute(kc, "print('kept' in globals())")
+    assert_ok(after)
+    assert after.text("stdout") == "False\n"
+    assert "out of memory" in after.text("stderr")
+
+
+# -- interrupt ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language, setup, loop, check, expected", [
+    ("python", "kept = 'still here'", "%%timeout 30\nimport time\nprint('looping')\n"
+     "while True: time.sleep(0.05)", "print(kept)", "still here\n"),
+    ("bash", "kept='still here'", "%%timeout 30\necho looping\nwhile true; do :; done",
+     "echo $kept", "still here\n"),
+])
+def test_interrupt_stops_the_cell_and_keeps_state(
+    request: pytest.FixtureRequest, language: str, setup: str, loop: str, check: str,
+    expected: str,
+) -> None:
+    km, kc = request.getfixturevalue(language)
+    assert_ok(execute(kc, setup))
+    kernel_support.drain(kc)
+    msg_id = kc.execute(loop)
+    wait_for_stream(kc, msg_id, "looping")
+    started = time.monotonic()
+    km.interrupt_kernel()
+    reply = wait_for_reply(kc, msg_id, timeout=10)
+    assert time.monotonic() - started < 5
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert "interrupted" in reply["content"]["evalue"]
+    assert reply["content"]["traceback"]
+    assert reply["metadata"]["state_lost"] is False
+    kernel_support.drain(kc)
+    after = execute(kc, check)
+    assert after.text("stdout") == expected
+
+
+# -- input ----------------------------------------------------------------------------------------
+
+
+def test_input_is_answered_through_the_stdin_channel(python: Kernel) -> None:
+    _, kc = python
+    prompts: list[dict[str, Any]] = []
+
+    def answer(msg: dict[str, Any]) -> None:
+        prompts.append(msg["content"])
+        kc.input("Ada" if not msg["content"]["password"] else "secret")
+
+    cell = execute(kc, "name = input('Your name: ')\nimport getpass\n"
+                       "pw = getpass.getpass('Password: ')\nprint('hello', name, len(pw))",
+                   allow_stdin=True, stdin_hook=answer)
+    assert_ok(cell)
+    assert prompts == [{"prompt": "Your name: ", "password": False},
+                       {"prompt": "Password: ", "password": True}]
+    assert cell.text("stdout") == "hello Ada 6\n"
+
+
+def test_interrupt_ends_an_input_prompt(python: Kernel) -> None:
+    km, kc = python
+    assert_ok(execute(kc, "kept = 'still here'"))
+    kernel_support.drain(kc)
+    msg_id = kc.execute("%%timeout 30\nanswer = input('waiting: ')", allow_stdin=True)
+    request = kc.stdin_channel.get_msg(timeout=10)
+    assert request["content"]["prompt"] == "waiting: "
+    km.interrupt_kernel()
+    reply = wait_for_reply(kc, msg_id, timeout=10)
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert reply["metadata"]["state_lost"] is False
+    kernel_support.drain(kc)
+    assert execute(kc, "kept").value == "'still here'"
+
+
+def test_input_without_stdin_fails_at_once(python: Kernel) -> None:
+    _, kc = python
+    started = time.monotonic()
+    cell = execute(kc, "input('Your name: ')", allow_stdin=False)
+    assert_error(cell, "EOFError")  # not a TimeoutError: input() did not wait
+    assert time.monotonic() - started < 5
+
+
+# -- completion -----------------------------------------------------------------------------------
+
+
+def test_completion_comes_from_the_live_namespace(python: Kernel) -> None:
+    _, kc = python
+    assert_ok(execute(kc, "sandbox_alpha = 1\nsandbox_beta = 2"))
+    reply = kc.complete("x = sandbox_", reply=True)["content"]
+    assert reply["status"] == "ok"
+    assert set(reply["matches"]) == {"sandbox_alpha", "sandbox_beta"}
+    assert (reply["cursor_start"], reply["cursor_end"]) == (4, 12)
+
+
+# -- life cycle -----------------------------------------------------------------------------------
+
+
+def test_restart_and_shutdown_remove_the_container(api: Any) -> None:
+    with running_kernel("sandbox-python") as (km, kc):
+        first = execute(kc, "kept = 1")
+        old = container_of(first)
+        assert exists(api, old)
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=60)
+        assert wait_until_gone(api, old), "restart left the old container behind"
+        after = execute(kc, "print('kept' in globals())")
+        assert after.text("stdout") == "False\n"
+        new = container_of(after)
+        assert new != old
+    assert wait_until_gone(api, new), "shutdown left the container behind"
+
+
+def test_killed_kernel_leaves_an_orphan_that_is_reaped(api: Any) -> None:
+    with running_kernel("sandbox-bash") as (km, kc):
+        orphan = container_of(execute(kc, "true"))
+        process = km.provisioner.process  # type: ignore[union-attr]
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        assert exists(api, orphan), "nothing to reap: the container went away by itself"
+        # The janitor runs on a DockerSandbox's first connection, and reap_orphans() again.
+        DockerSandbox().reap_orphans()
+        assert not exists(api, orphan)
+
+
+def test_sigterm_removes_the_container(api: Any) -> None:
+    with running_kernel("sandbox-bash") as (km, kc):
+        container = container_of(execute(kc, "true"))
+        process = km.provisioner.process  # type: ignore[union-attr]
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+        assert not exists(api, container)
+
+
+def test_fresh_mode_keeps_no_state(api: Any) -> None:
+    with running_kernel("sandbox-python", {"mode": "fresh", "timeout": TIMEOUT}) as (km, kc):
+        owner = owner_id(km.provisioner.process.pid)  # type: ignore[union-attr]
+        first = execute(kc, "x = 1\nprint('in a fresh sandbox')")
+        assert_ok(first)
+        assert first.text("stdout") == "in a fresh sandbox\n"
+        assert first.metadata["sandbox"] == {"language": "python", "mode": "fresh",
+                                             "container_id": None}
+        assert_error(execute(kc, "print(x)"), "NameError", "exit status 1")
+        assert_error(execute(kc, "import time; time.sleep(10)"), "TimeoutError", "after 2 s")
+
+        kernel_support.drain(kc)
+        msg_id = kc.execute("%%timeout 30\nimport time\nprint('looping', flush=True)\n"
+                            "while True: time.sleep(0.05)")
+        wait_for_stream(kc, msg_id, "looping")
+        threading.Timer(0.2, km.interrupt_kernel).start()
+        reply = wait_for_reply(kc, msg_id, timeout=10)
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert not api.containers(all=True, filters={"label": [f"{OWNER_LABEL}={owner}"]})
+
+
+def test_configuration_file_command_line_and_environment(tmp_path: Path) -> None:
+    """Precedence: command line, then jupyter_sandbox_config.py, then SANDBOX_KERNEL_*."""
+    (tmp_path / "jupyter_sandbox_config.py").write_text(
+        "c.SandboxKernel.timeout = 1.5\nc.SandboxKernel.memory = '128m'\n")
+    with running_kernel("sandbox-python", {"timeout": "9", "cpus": "0.25"}, config_dir=tmp_path,
+                        extra_arguments=["--SandboxKernel.memory=192m"]) as (_, kc):
+        banner = kc.kernel_info(reply=True)["content"]["banner"]
+        assert "timeout 1.5 s" in banner  # the file beats the environment
+        assert "0.25 CPUs" in banner  # the environment beats the default
+        assert "memory 192 MiB" in banner  # the command line beats the file
+        assert_error(execute(kc, "import time; time.sleep(5)"), "TimeoutError", "after 1.5 s")
+        inside = execute(kc, "import os\npaths = ['/sys/fs/cgroup/memory.max', "
+                             "'/sys/fs/cgroup/memory/memory.limit_in_bytes']\n"
+                             "int(open(next(filter(os.path.exists, paths))).read())")
+        assert inside.value == str(192 * 2**20)
+
+
+@pytest.mark.parametrize("name, value", [("memory", "lots"), ("mode", "bogus")])
+def test_invalid_configuration_is_reported_in_the_cell(name: str, value: str) -> None:
+    with running_kernel("sandbox-python", {name: value}) as (_, kc):
+        assert "invalid sandbox configuration" in kc.kernel_info(reply=True)["content"]["banner"]
+        cell = execute(kc, "1")
+        error = assert_error(cell, "SandboxError", "invalid sandbox configuration")
+        assert name in error["evalue"].lower() and value in error["evalue"]
