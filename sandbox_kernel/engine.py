@@ -23,7 +23,7 @@ from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
-from sandbox_kernel.streams import STDERR, CappedStream
+from sandbox_kernel.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.warm_pool import FrameRouter, Launched, WarmPool
 
 if TYPE_CHECKING:
@@ -97,17 +97,75 @@ def shutdown() -> None:
 
 
 def one_shot_command(language: Language) -> list[str]:
-    """Wait for "SIZE\\n" and SIZE bytes of program on stdin, save them in /tmp, run them.
+    """Wait for "SIZE TOKEN\\n" and SIZE bytes of program on stdin, save them in /tmp, run them.
 
     The code never appears on a command line or in a host file, the program itself gets an empty
     stdin, and the container can be started before the code is known (see ``warm_pool``). Only
-    ``sh`` and ``head`` are needed, so any image with the interpreter works.
+    ``sh``, ``head`` and ``printf`` are needed, so any image with the interpreter works. When the
+    program ends, ``sh`` writes TOKEN and its status on both streams: the run is over as soon as
+    both arrive, without waiting ~60 ms for Docker to notice that the container exited.
     """
     program = f"/tmp/.sandbox-cell{language.suffix}"
     interpreter = " ".join(language.interpreter)
-    script = (f'read -r size && head -c "$size" > {program} && '
-              f"exec {interpreter} {program} </dev/null")
+    marker = "'\\036\\037%s\\037%d\\n' \"$token\" \"$status\""
+    script = (f'read -r size token && head -c "$size" > {program} && '
+              f"{{ {interpreter} {program} </dev/null; status=$?; "
+              f"printf {marker}; printf {marker} >&2; exit $status; }}")
     return ["sh", "-c", script]
+
+
+class RunOutput:
+    """Collects a one-shot run's output: capped streams, live callbacks, and the exit markers."""
+
+    def __init__(self, token: str, limits: Limits, on_output: OutputCallback | None) -> None:
+        marker = b"\x1e\x1f" + token.encode() + b"\x1f"
+        self.streams = {STDOUT: CappedStream("stdout", limits.max_output),
+                        STDERR: CappedStream("stderr", limits.max_output)}
+        self._scanners = {STDOUT: MarkerScanner(marker), STDERR: MarkerScanner(marker)}
+        self._on_output = on_output
+        self._statuses: dict[int, int] = {}
+        self.settled = threading.Event()
+        """Set when both exit markers arrived or the attach stream ended."""
+
+    def on_frame(self, stream_id: int, payload: bytes) -> None:
+        scanner = self._scanners.get(stream_id)
+        if scanner is None:
+            return
+        for kind, data in scanner.feed(payload):
+            if kind == "marker" and data.isdigit():
+                self._statuses[stream_id] = int(data)
+                if len(self._statuses) == 2:
+                    self.settled.set()
+            else:
+                self._emit(stream_id, data)
+
+    def on_eof(self) -> None:
+        self.settled.set()
+
+    def _emit(self, stream_id: int, data: bytes) -> None:
+        stream = self.streams[stream_id]
+        text = stream.feed(data)
+        if text and self._on_output is not None:
+            self._on_output(stream.name, text)
+
+    @property
+    def exit_status(self) -> int | None:
+        """The program's status from the markers, if both arrived."""
+        return self._statuses.get(STDOUT) if len(self._statuses) == 2 else None
+
+    def finish(self, result: ExecutionResult) -> ExecutionResult:
+        for stream_id, scanner in self._scanners.items():
+            held = scanner.drain()
+            if held:
+                self._emit(stream_id, held)
+        for stream in self.streams.values():
+            tail = stream.flush()
+            if tail and self._on_output is not None:
+                self._on_output(stream.name, tail)
+        result.stdout = self.streams[STDOUT].text()
+        result.stderr = self.streams[STDERR].text()
+        result.truncated = any(s.truncated for s in self.streams.values())
+        return result
 
 
 class DockerSandbox:
@@ -206,7 +264,8 @@ class DockerSandbox:
         router = FrameRouter()
         pump: AttachPump | None = None
         try:
-            pump = AttachPump(open_attach_socket(api, container_id), router, "run")
+            pump = AttachPump(open_attach_socket(api, container_id), router, "run",
+                              on_eof=router.eof)
             pump.start()
             api.start(container_id)
         except BaseException as exc:
@@ -236,17 +295,8 @@ class DockerSandbox:
         limits = self.resolve_limits(limits)
         seconds = limits.check_timeout(timeout)
         data = limits.check_code(code)
-        streams = {1: CappedStream("stdout", limits.max_output),
-                   STDERR: CappedStream("stderr", limits.max_output)}
-
-        def on_frame(stream_id: int, payload: bytes) -> None:
-            stream = streams.get(stream_id)
-            if stream is None:
-                return
-            text = stream.feed(payload)
-            if text and on_output is not None:
-                on_output(stream.name, text)
-
+        token = secrets.token_hex(8)
+        output = RunOutput(token, limits, on_output)
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
         launched: Launched | None = None
         try:
@@ -255,40 +305,38 @@ class DockerSandbox:
                 launched = self._launch(key)
                 if self._pool is not None:
                     self._pool.refill(key)
-            launched.router.target = on_frame
+            launched.router.attach(output.on_frame, output.on_eof)
             api, container_id, pump = self.api(), launched.container_id, launched.pump
             started = time.monotonic()
             deadline = started + seconds
-            pump.send(f"{len(data)}\n".encode() + data, seconds)
-            exit_code = self._wait_for_exit(api, container_id, pump, deadline)
+            pump.send(f"{len(data)} {token}\n".encode() + data, seconds)
+            exit_code = self._wait_for_exit(api, container_id, output, deadline)
             elapsed = (time.monotonic() - started) * 1000.0
             timed_out = exit_code is None
             if timed_out:
                 remove_container(api, container_id)
-            pump.finished.wait(KILL_GRACE if timed_out else 1.0)
+                pump.finished.wait(KILL_GRACE)
             oom = exit_code == 137 and self._oom_killed(api, container_id)
         finally:
             if launched is not None:
                 self._discard(launched)
         result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
                                  timed_out=timed_out, oom_killed=oom)
-        for stream in streams.values():
-            tail = stream.flush()
-            if tail and on_output is not None:
-                on_output(stream.name, tail)
-        result.stdout, result.stderr = streams[1].text(), streams[STDERR].text()
-        result.truncated = any(s.truncated for s in streams.values())
-        return result
+        return output.finish(result)
 
     @staticmethod
     def _wait_for_exit(
-        api: docker.APIClient, container_id: str, pump: AttachPump, deadline: float
+        api: docker.APIClient, container_id: str, output: RunOutput, deadline: float
     ) -> int | None:
         """The exit status, or ``None`` if the deadline passed first."""
-        if not pump.finished.wait(max(0.0, deadline - time.monotonic())):
+        if not output.settled.wait(max(0.0, deadline - time.monotonic())):
             return None
+        status_from_markers = output.exit_status
+        if status_from_markers is not None and status_from_markers != 137:
+            return status_from_markers
         try:
-            # The output has ended, so the program is exiting: this returns at once.
+            # The program ended (or its shell was killed, or it may have been OOM-killed): the
+            # container is exiting, so this returns at once.
             status = api.wait(container_id, timeout=max(deadline - time.monotonic(), 0) + 2.0)
         except requests.exceptions.ReadTimeout:
             return None

@@ -19,12 +19,29 @@ class FrameRouter:
     """Hands frames to whichever run owns the container (none while it waits in the pool)."""
 
     def __init__(self) -> None:
-        self.target: Callable[[int, bytes], None] | None = None
+        self._on_frame: Callable[[int, bytes], None] | None = None
+        self._on_eof: Callable[[], None] | None = None
+        self._ended = False
+        self._lock = threading.Lock()
+
+    def attach(self, on_frame: Callable[[int, bytes], None], on_eof: Callable[[], None]) -> None:
+        with self._lock:
+            self._on_frame, self._on_eof = on_frame, on_eof
+            ended = self._ended
+        if ended:  # the container died while it waited: tell the new owner at once
+            on_eof()
 
     def __call__(self, stream_id: int, payload: bytes) -> None:
-        target = self.target
+        target = self._on_frame
         if target is not None:
             target(stream_id, payload)
+
+    def eof(self) -> None:
+        with self._lock:
+            self._ended = True
+            target = self._on_eof
+        if target is not None:
+            target()
 
 
 @dataclass

@@ -3,7 +3,6 @@
 # original stdin as "VERB ID NBYTES [ARG]\n" + payload; replies are TOKEN + JSON + "\n" on stdout
 # (and a flush marker on stderr), interleaved with the user's own output.
 import ast
-import asyncio
 import builtins
 import inspect
 import json
@@ -32,8 +31,7 @@ main_module.__dict__["__builtins__"] = builtins
 sys.modules["__main__"] = main_module
 namespace = main_module.__dict__
 sys.argv = [""]
-loop = asyncio.new_event_loop()
-state = {"allow_stdin": False, "cell": "0", "count": 0}
+state = {"allow_stdin": False, "cell": "0", "count": 0, "loop": None}
 
 
 def send(message, stream=1):
@@ -135,7 +133,11 @@ def run_cell(code):
         compiled = compile(part, filename, mode, flags=flags)
         result = eval(compiled, namespace)
         if compiled.co_flags & inspect.CO_COROUTINE:
-            result = loop.run_until_complete(result)
+            if state["loop"] is None:  # asyncio costs start-up time: only for top-level await
+                import asyncio
+
+                state["loop"] = asyncio.new_event_loop()
+            result = state["loop"].run_until_complete(result)
         if mode == "eval" and result is not None:
             namespace["_"] = result
             text = repr(result)
