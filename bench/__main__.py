@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         suites = run_suites(selected, plan, cleanup)
+    except KeyboardInterrupt as exc:
+        print(f"bench: interrupted ({exc or 'Ctrl-C'}); removing what it started",
+              file=sys.stderr)
+        return 130
     finally:
         leftovers = cleanup.run()
         if leftovers:

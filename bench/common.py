@@ -264,10 +264,27 @@ class Cleanup:
 
     def __init__(self) -> None:
         self.kernel_pids: set[int] = set()
+        self.kernels: list[psutil.Process] = []
         self.closers: list[Callable[[], object]] = []
 
     def add(self, closer: Callable[[], object]) -> None:
         self.closers.append(closer)
+
+    def add_kernel(self, pid: int) -> None:
+        self.kernel_pids.add(pid)
+        with contextlib.suppress(psutil.Error):
+            self.kernels.append(psutil.Process(pid))
+
+    def stop_kernels(self) -> None:
+        """Terminate kernel processes we started that are still running (an interrupted run)."""
+        alive = [p for p in self.kernels if p.is_running()]
+        for p in alive:
+            with contextlib.suppress(psutil.Error):
+                p.terminate()
+        _, still = psutil.wait_procs(alive, timeout=10)
+        for p in still:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
 
     def run(self) -> list[str]:
         """Close everything registered, then remove every container still ours; return leaks."""
@@ -277,6 +294,7 @@ class Cleanup:
             except Exception as exc:  # noqa: BLE001 - keep cleaning up
                 print(f"bench: clean-up step failed: {exc}", file=sys.stderr)
         self.closers.clear()
+        self.stop_kernels()
         return self.remove_leftovers()
 
     def our_containers(self, client: docker.DockerClient) -> Iterable[Any]:

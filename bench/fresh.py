@@ -151,10 +151,13 @@ def settle_engine(timeout: float = 15.0) -> None:
     """Wait for the engine's background work (warm-pool refills, deferred removals) to finish."""
     from sandbox_kernel import engine as engine_module
 
+    # Private details of the engine, read only here (and ignored if they change): the warm
+    # pool's fill threads and the queue of removals handed to its worker thread.
+    removals = getattr(engine_module, "_removals", None)
+
     def idle() -> bool:
         refilling = any(t.name == "sandbox-warm-pool" for t in threading.enumerate())
-        # A private detail of the engine, read only here: removals handed to its worker thread.
-        return not refilling and engine_module._removals.unfinished_tasks == 0
+        return not refilling and getattr(removals, "unfinished_tasks", 0) == 0
 
     _wait_until(idle, timeout)
 

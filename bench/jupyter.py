@@ -33,7 +33,7 @@ def start(name: str, cleanup: Cleanup) -> tuple[KernelManager, BlockingKernelCli
     km.start_kernel()
     pid = kernel_pid(km)
     if pid:
-        cleanup.kernel_pids.add(pid)
+        cleanup.add_kernel(pid)
     kc = km.client()
     kc.start_channels()
     return km, kc

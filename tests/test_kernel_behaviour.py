@@ -372,6 +372,17 @@ def test_restart_and_shutdown_remove_the_container(api: Any) -> None:
     assert wait_until_gone(api, new), "shutdown left the container behind"
 
 
+def test_shutdown_during_a_running_cell_is_prompt(api: Any) -> None:
+    with running_kernel("sandbox-python") as (km, kc):
+        container = container_of(execute(kc, "1"))
+        msg_id = kc.execute("%%timeout 60\nimport time\nprint('sleeping')\ntime.sleep(60)")
+        wait_for_stream(kc, msg_id, "sleeping")
+        started = time.monotonic()
+        km.shutdown_kernel()
+        assert time.monotonic() - started < 5
+        assert not exists(api, container)
+
+
 def test_killed_kernel_leaves_an_orphan_that_is_reaped(api: Any) -> None:
     with running_kernel("sandbox-bash") as (km, kc):
         orphan = container_of(execute(kc, "true"))

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import docker
 import requests.exceptions
 
-from sandbox_kernel.engine import DockerSandbox, OutputCallback, remove_container
+from sandbox_kernel.engine import DockerSandbox, OutputCallback
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.ownership import LABEL, OWNER_LABEL, owner_id
@@ -107,14 +107,8 @@ class SessionRunner:
         return self.session.complete(code, cursor_pos)
 
     def close(self) -> None:
-        # SandboxSession.close() waits for a running cell to finish; removing the container
-        # first ends that cell at once (it sees the container die), so close() follows quickly.
+        # SandboxSession.close() removes the container first, so a running cell ends at once.
         self._closed = True
-        container_id = self.session.container_id
-        if container_id is not None:
-            # If the daemon is gone, close() and the janitor deal with it.
-            with contextlib.suppress(SandboxError):
-                remove_container(self.session.sandbox.api(), container_id)
         self.session.close()
 
 

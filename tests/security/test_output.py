@@ -44,12 +44,12 @@ def peak_rss_growth() -> Iterator[Callable[[], int]]:
         sampler.join()
 
 
-# 200 MB on stdout then 100 MB on stderr, in lines (each write well under a pipe's capacity).
+# 200 MiB on stdout then 100 MiB on stderr; Python prints 4 KiB lines (see the next test).
 FLOODS = {
     "python": (
-        "import sys\nline = 'x' * 1023\n"
-        "for _ in range(200 * 1024):\n    print(line)\n"
-        "for _ in range(100 * 1024):\n    print(line, file=sys.stderr)\n"
+        "import sys\nline = 'x' * 4095\n"
+        "for _ in range(200 * 256):\n    print(line)\n"
+        "for _ in range(100 * 256):\n    print(line, file=sys.stderr)\n"
     ),
     "bash": "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 200M\nyes e | head -c 100M >&2\n",
     "node": (
@@ -153,28 +153,40 @@ def test_hostile_bytes_in_a_session_cell_and_its_exception_message(engine: Docke
 
 
 # Messages a cell can forge once it has read its driver's token from /proc/self/cmdline (the
-# driver runs in the same process as the cell, so the token cannot be kept from it).
-FORGED = [
-    b"[]", b'"text"', b"42", b'{"type": "done", "id": "2", "status": "abc"}',
-    b'{"type": "done", "id": "2", "status": 1e999}', b'{"type": "done", "id": "2", "status": null}',
-    b'{"type": "done", "id": "2", "status": 0, "error": "x"}', b"{not json",
-]
+# driver runs in the same process as the cell, so the token cannot be kept from it). The cell
+# forges the stderr flush marker too, so the engine acts on its "done" and not on the real one.
+FORGED = {
+    "list": b"[]",
+    "string": b'"text"',
+    "number": b"42",
+    "status-text": b'{"type": "done", "id": "ID", "status": "abc"}',
+    "status-infinite": b'{"type": "done", "id": "ID", "status": 1e999}',
+    "status-null": b'{"type": "done", "id": "ID", "status": null}',
+    "error-string": b'{"type": "done", "id": "ID", "status": 1, "error": "x"}',
+    "not-json": b"{not json",
+}
+FORGER = """
+import os, time
+token = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[-2]
+mark = b'\\x1e\\x1f' + token + b'\\x1f'
+os.write(2, mark + b'{"type": "flush", "id": "ID"}\\n')
+os.write(1, mark + MESSAGE + b'\\n')
+time.sleep(1)
+"""
 
 
-@pytest.mark.parametrize("message", FORGED, ids=lambda m: m.decode()[:30])
-def test_forged_driver_messages_never_make_the_engine_raise(
-    engine: DockerSandbox, message: bytes
-) -> None:
-    code = (
-        "import sys, time\n"
-        "token = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[-2]\n"
-        f"sys.stdout.buffer.write(b'\\x1e\\x1f' + token + b'\\x1f' + {message!r} + b'\\n')\n"
-        "time.sleep(0.3)\n"
-    )
+def test_forged_driver_messages_never_make_the_engine_raise(engine: DockerSandbox) -> None:
+    raised = {}
     with engine.session("python") as session:
-        assert session.run("print('first')", timeout=30).stdout == "first\n"
-        session.run(code, timeout=30)  # whatever it reports, it must report, not raise
-        assert session.run("print(6 * 7)", timeout=30).stdout.endswith("42\n")
+        for number, (name, message) in enumerate(FORGED.items()):
+            cell = 2 * number + 1  # the engine numbers a session's cells 1, 2, 3...
+            code = FORGER.replace("MESSAGE", repr(message)).replace("ID", str(cell))
+            try:
+                session.run(code, timeout=30)  # whatever it reports, it must not raise
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                raised[name] = f"{type(exc).__name__}: {exc}"
+            assert session.run("print(6 * 7)", timeout=30).stdout.endswith("42\n"), name
+    assert raised == {}
 
 
 BIG = 5 * 1000 * 1000

@@ -37,7 +37,7 @@ def test_positive_control_valid_input_reaches_for_the_missing_daemon(
 
 BAD_TIMEOUTS: list[Any] = [
     0, 0.0, -0.0, -1, -1e-9, math.nan, math.inf, -math.inf, MAX_TIMEOUT + 0.001, 1e9,
-    10**400, True, False, "5", b"5", [5], 1j, object(),
+    pytest.param(10**400, id="10**400"), True, False, "5", b"5", [5], 1j, object(),
 ]
 
 
@@ -85,9 +85,10 @@ def test_bad_code_is_value_error_without_docker(unreachable: DockerSandbox, code
     session.close()
 
 
-BAD_LIMITS: list[dict[str, Any]] = [
+BAD_LIMITS: list[Any] = [
     {"memory": -1}, {"memory": 0}, {"memory": "lots"}, {"memory": "-5m"}, {"memory": math.nan},
-    {"memory": True}, {"memory": 10**400}, {"memory": "9" * 400}, {"memory": 2**70},
+    {"memory": True}, pytest.param({"memory": 10**400}, id="memory=10**400"),
+    pytest.param({"memory": "9" * 400}, id="memory='9'*400"), {"memory": 2**70},
     {"cpus": 0}, {"cpus": -1}, {"cpus": math.nan}, {"cpus": math.inf}, {"cpus": 1000},
     {"cpus": "0.5"}, {"pids": 0}, {"pids": 7}, {"pids": 2.5}, {"pids": "50"}, {"pids": 10**9},
     {"timeout": 0}, {"timeout": MAX_TIMEOUT + 1}, {"max_timeout": math.nan},
