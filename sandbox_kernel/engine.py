@@ -289,8 +289,13 @@ class DockerSandbox:
         limits: Limits | None = None,
         *,
         on_output: OutputCallback | None = None,
+        on_start: Callable[[str], None] | None = None,
     ) -> ExecutionResult:
-        """Run ``code`` in a new container and remove it; never raises for what the code does."""
+        """Run ``code`` in a new container and remove it; never raises for what the code does.
+
+        ``on_start`` receives the container's ID just before the program is sent, so a caller
+        can signal it (``api().kill(container_id, "SIGINT")``) to interrupt this run only.
+        """
         lang = resolve_language(language)
         limits = self.resolve_limits(limits)
         seconds = limits.check_timeout(timeout)
@@ -307,6 +312,8 @@ class DockerSandbox:
                     self._pool.refill(key)
             launched.router.attach(output.on_frame, output.on_eof)
             api, container_id, pump = self.api(), launched.container_id, launched.pump
+            if on_start is not None:
+                on_start(container_id)
             started = time.monotonic()
             deadline = started + seconds
             pump.send(f"{len(data)} {token}\n".encode() + data, seconds)

@@ -179,6 +179,8 @@ def test_python_exception_comes_from_the_sandbox(python: Kernel) -> None:
                          "division by zero")
     assert any("<cell" in line for line in error["traceback"])
     assert not any("python_driver" in line for line in error["traceback"])
+    assert "ZeroDivisionError: division by zero" in error["traceback"]
+    assert "exit status 1" in error["traceback"][-1]
 
 
 def test_bash_nonzero_status_is_an_error(bash: Kernel) -> None:
@@ -292,7 +294,10 @@ def test_interrupt_stops_the_cell_and_keeps_state(
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     assert "interrupted" in reply["content"]["evalue"]
-    assert reply["content"]["traceback"]
+    assert "state was kept" in reply["content"]["evalue"]
+    traceback = reply["content"]["traceback"]
+    assert traceback and traceback[-1].startswith("KeyboardInterrupt: interrupted by the user")
+    assert sum(line.strip().startswith("KeyboardInterrupt") for line in traceback) == 1
     assert reply["metadata"]["state_lost"] is False
     kernel_support.drain(kc)
     after = execute(kc, check)

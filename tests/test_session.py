@@ -207,3 +207,9 @@ def test_close_does_not_wait_for_a_running_cell(sandbox: DockerSandbox) -> None:
 def test_python_top_level_await(python: SandboxSession) -> None:
     python.run("import asyncio\nasync def twice(x):\n    await asyncio.sleep(0.01)\n    return 2 * x")
     assert python.run("await twice(21)").value == "42"
+
+
+def test_node_driver_names_do_not_clash_with_cells(sandbox: DockerSandbox) -> None:
+    with sandbox.session("node") as node:
+        assert node.run("const fs = require('fs'); const util = require('util')").error is None
+        assert node.run("typeof send + ' ' + typeof TOKEN").value == "'undefined undefined'"

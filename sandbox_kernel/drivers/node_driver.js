@@ -2,6 +2,8 @@
 // context, so globals persist; `require` works relative to the working directory. Protocol as in
 // python_driver.py: requests "VERB ID NBYTES [ARG]\n" + payload on stdin, replies TOKEN + JSON.
 'use strict';
+// One block: the driver's own names stay out of the global scope that cells share.
+{
 const vm = require('vm');
 const fs = require('fs');
 const util = require('util');
@@ -99,3 +101,4 @@ async function pump() {
 process.stdin.on('data', (chunk) => { buffer = Buffer.concat([buffer, chunk]); pump(); });
 process.stdin.on('end', () => process.exit(0));
 send({ type: 'ready', pid: process.pid });
+}

@@ -16,6 +16,7 @@ import time
 from functools import partial
 from typing import Any
 
+from ipykernel._version import kernel_protocol_version
 from ipykernel.kernelbase import Kernel
 from jupyter_client.session import Session
 from traitlets import Enum, TraitError
@@ -64,10 +65,11 @@ class SandboxKernel(SandboxSettings, Kernel):
         try:
             self.sandbox_limits = self.limits()
             self.sandbox_mode = self.mode
-            # No warm pool: a session never uses one, and in fresh mode the running cell's
-            # container must be the only one of ours, so that an interrupt finds it.
+            # A session never uses the warm pool; fresh mode does, so a cell need not wait for
+            # Docker to start its container.
+            fresh = self.sandbox_mode != "session"
             sandbox = DockerSandbox(self.sandbox_limits, images=self.images(),
-                                    runtime=self.runtime, warm=False)
+                                    runtime=self.runtime, warm=fresh)
             runner_class = SessionRunner if self.sandbox_mode == "session" else FreshRunner
             self.runner = runner_class(sandbox, flavour.language, self.sandbox_limits)
         except (TraitError, ValueError) as exc:
@@ -113,11 +115,19 @@ class SandboxKernel(SandboxSettings, Kernel):
 
     @property
     def kernel_info(self) -> dict[str, Any]:
-        info = dict(super().kernel_info)
-        # No debugger (we cannot debug inside the sandbox) and no subshells (one cell at a time).
-        info["supported_features"] = []
-        info["debugger"] = False
-        return info
+        # Built here rather than by ipykernel, whose version imports the debugger (debugpy,
+        # 100-190 ms of kernel start-up) only to learn what we answer anyway: no debugger (we
+        # cannot debug inside the sandbox) and no subshells (one cell at a time).
+        return {
+            "protocol_version": kernel_protocol_version,
+            "implementation": self.implementation,
+            "implementation_version": self.implementation_version,
+            "language_info": self.language_info,
+            "banner": self.banner,
+            "help_links": self.help_links,
+            "supported_features": [],
+            "debugger": False,
+        }
 
     def set_parent(self, ident: Any, parent: dict[str, Any], channel: str = "shell") -> None:
         """Remember the identity of the current execute request, to route ``input_request``."""

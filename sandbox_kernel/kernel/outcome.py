@@ -77,7 +77,9 @@ def classify(
     if user_interrupted and (result.error or result.exit_code != 0):
         # Whatever the cell died of once interrupted (KeyboardInterrupt, or EOFError when the
         # interrupt ended an input() prompt), the cause is the interrupt.
-        evalue = f"interrupted by the user ({describe_status(result.exit_code, False)}){lost}"
+        kept = "" if result.state_lost else "; state was kept"
+        evalue = (f"interrupted by the user ({describe_status(result.exit_code, False)})"
+                  f"{kept}{lost}")
         return _failure("KeyboardInterrupt", evalue, inner)
     if result.error:
         return _sandbox_exception(result, inner)
@@ -107,11 +109,17 @@ def _sandbox_exception(result: ExecutionResult, inner: list[str]) -> CellFailure
     evalue = str(result.error.get("evalue") or "")
     if ename == "KeyboardInterrupt":  # raised by the code itself, or a signal from inside
         evalue = f"interrupted ({describe_status(result.exit_code, False)})"
-        return CellFailure(ename, evalue, inner + [f"{ename}: {evalue}"])
-    return CellFailure(ename, evalue, inner or [f"{ename}: {evalue}"])
+        return _failure(ename, evalue, inner)
+    # The exception keeps its own name, message and traceback; one last line states the status.
+    status = f"[sandbox] the cell failed: {ename} ({describe_status(result.exit_code, False)})"
+    return CellFailure(ename, evalue, (inner or [f"{ename}: {evalue}"]) + [status])
 
 
 def _failure(ename: str, evalue: str, inner: list[str]) -> CellFailure:
+    """The traceback ends with ``ename: evalue``, replacing the inner one's bare last line."""
+    last = inner[-1].strip() if inner else ""
+    if last == ename or last.startswith(f"{ename}:"):
+        inner = inner[:-1]
     return CellFailure(ename, evalue, inner + [f"{ename}: {evalue}"])
 
 

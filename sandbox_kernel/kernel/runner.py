@@ -17,7 +17,6 @@ import requests.exceptions
 from sandbox_kernel.engine import DockerSandbox, OutputCallback
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.limits import Limits
-from sandbox_kernel.ownership import LABEL, OWNER_LABEL, owner_id
 from sandbox_kernel.result import ExecutionResult
 from sandbox_kernel.session import InputCallback, SandboxSession
 
@@ -119,10 +118,11 @@ class FreshRunner:
         self.sandbox = sandbox
         self.language = language
         self.limits = limits
+        self._running: str | None = None
 
     @property
     def container_id(self) -> str | None:
-        return None
+        return self._running
 
     def start(self) -> None:
         """Nothing to prepare but the daemon connection (which also reaps orphans)."""
@@ -140,7 +140,14 @@ class FreshRunner:
         on_input: InputCallback | None,
     ) -> ExecutionResult:
         # One-shot programs get an empty stdin: input() sees EOF whatever the frontend allows.
-        return self.sandbox.run(self.language, code, timeout, self.limits, on_output=on_output)
+        try:
+            return self.sandbox.run(self.language, code, timeout, self.limits,
+                                    on_output=on_output, on_start=self._started)
+        finally:
+            self._running = None
+
+    def _started(self, container_id: str) -> None:
+        self._running = container_id
 
     def interrupt(self) -> None:
         self._signal_running("SIGINT")
@@ -152,15 +159,10 @@ class FreshRunner:
         self._signal_running("SIGKILL")
 
     def _signal_running(self, signal: str) -> None:
-        """Signal this process's one-shot containers (``run`` does not expose its container).
-
-        The kernel's engine has no warm pool, so the only such container is the running cell's.
-        """
-        try:
-            api = self.sandbox.api()
-            running = api.containers(filters={"label": [f"{LABEL}=run",
-                                                        f"{OWNER_LABEL}={owner_id()}"]})
-            for info in running:
-                api.kill(info["Id"], signal=signal)
-        except (SandboxError, docker.errors.APIError, requests.exceptions.RequestException):
-            pass
+        """Signal the running cell's container, if a cell runs."""
+        container_id = self._running
+        if container_id is None:
+            return
+        with contextlib.suppress(SandboxError, docker.errors.APIError,
+                                 requests.exceptions.RequestException):
+            self.sandbox.api().kill(container_id, signal=signal)
