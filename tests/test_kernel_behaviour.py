@@ -127,6 +127,18 @@ def test_last_expression_is_an_execute_result(
     assert cell.of_type("execute_result")[0]["execution_count"] == cell.content["execution_count"]
 
 
+def test_history_of_a_bash_kernel(bash: Kernel) -> None:
+    _, kc = bash
+    assert_ok(execute(kc, "echo history-marker-one"))
+    assert_ok(execute(kc, "echo history-marker-two"))
+    tail = kc.history(hist_access_type="tail", n=2, output=False, raw=True, reply=True)
+    sources = [entry[2] for entry in tail["content"]["history"]]
+    assert sources == ["echo history-marker-one", "echo history-marker-two"]
+    found = kc.history(hist_access_type="search", pattern="*marker-two*", output=False,
+                       raw=True, reply=True)
+    assert [entry[2] for entry in found["content"]["history"]] == ["echo history-marker-two"]
+
+
 def test_stdout_and_stderr_are_streams(bash: Kernel) -> None:
     _, kc = bash
     cell = execute(kc, "echo out; echo err >&2")
