@@ -27,11 +27,11 @@ BASE_ENVIRONMENT = {
     "TINI_KILL_PROCESS_GROUP": "1",
 }
 
-# gVisor (runsc) runs the user's processes inside its own kernel, the Sentry. On the host they are
-# Sentry threads plus, on the ptrace platform, one stub process per address space with a thread for
-# every Sentry thread that ever entered it, so the host's pids cgroup counts many more tasks than the
-# user has: runsc does not even start under a cgroup limit of 50, and a fork bomb held to 50
-# processes inside drives the host count past 2,000 in 10 s (5,000 in 100 s). Under gVisor:
+# gVisor (runsc) runs the user's processes inside its own kernel, the Sentry. On the host they
+# are Sentry threads plus, on the ptrace platform, one stub process per address space with a
+# thread for every Sentry thread that ever entered it, so the host's pids cgroup counts many more
+# tasks than the user has: runsc does not even start under a cgroup limit of 50, and a fork bomb
+# held to 50 processes inside drives the host count past 2,000 in 10 s (5,000 in 100 s). So:
 # * RLIMIT_NPROC = pids holds the user: gVisor counts every task (threads included) of the sandbox
 #   user in its own kernel and fails clone() beyond it (tests/security/test_resources.py proves it);
 # * the host cgroup gets pids * GVISOR_HOST_TASKS_PER_PID + GVISOR_HOST_TASKS_BASE tasks: room for

@@ -37,7 +37,9 @@ def parse_size(value: int | float | str, what: str = "size") -> int:
         match = _SIZE_RE.match(value)
         if match:
             number, unit, _ = match.groups()
-            return int(float(number) * _UNITS[unit.lower()])
+            size = float(number) * _UNITS[unit.lower()]
+            if math.isfinite(size):
+                return int(size)
     raise ValueError(f"{what} must be a number of bytes or a size like '256m', not {value!r}")
 
 

@@ -65,12 +65,12 @@ def test_engine_input_is_value_error_or_sandbox_unavailable_only(
     except ValueError:
         limits = None
     engine = DockerSandbox(base_url=NOWHERE, warm=False)
-    for attempt in (
-        lambda: engine.run(language, code, timeout=timeout, limits=limits),
-        lambda: engine.session(language, limits=limits).run(code, timeout=timeout),
-    ):
+    for path in ("run", "session"):
         try:
-            attempt()
+            if path == "run":
+                engine.run(language, code, timeout=timeout, limits=limits)
+            else:
+                engine.session(language, limits=limits).run(code, timeout=timeout)
         except SandboxUnavailable:
             # Only valid input may get as far as the daemon.
             effective = limits or Limits()

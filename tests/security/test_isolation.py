@@ -49,8 +49,8 @@ for name, family, address in (("tcp4", socket.AF_INET, ("127.0.0.1", port)),
 interfaces=(/sys/class/net/*)
 interfaces=("${{interfaces[@]##*/}}")
 echo "interfaces $(IFS=,; echo "${{interfaces[*]}}")"
-if getent hosts localhost.example.com >/dev/null; then echo "dns resolved"; else echo "dns failed"; fi
-if (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null; then echo "tcp4 connected"; else echo "tcp4 refused"; fi
+getent hosts localhost.example.com >/dev/null && echo "dns resolved" || echo "dns failed"
+(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo "tcp4 connected" || echo "tcp4 refused"
 """,
     "node": """
 const net = require('net'), dns = require('dns'), os = require('os');
@@ -170,7 +170,8 @@ attempt("kcore", lambda: os.read(os.open("/proc/kcore", os.O_RDONLY), 1) and 0)
 
 
 def test_no_privilege_can_be_used_or_gained(engine: DockerSandbox) -> None:
-    result = engine.run("python", PRIVILEGE_PROBE.replace("OUTSIDE_PID", str(os.getpid())), timeout=60)
+    probe = PRIVILEGE_PROBE.replace("OUTSIDE_PID", str(os.getpid()))
+    result = engine.run("python", probe, timeout=60)
     found = lines_of(result)
     assert found["caps"] == "0000000000000000", result
     assert found["no_new_privs"] == "1"

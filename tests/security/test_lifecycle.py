@@ -52,7 +52,8 @@ def test_code_that_ignores_sigterm_and_sigint_is_killed_at_the_timeout(
 CLOSE_OUTPUT = {
     "python": "import os, time\nprint('bye', flush=True)\nos.close(1)\nos.close(2)\n",
     "bash": "echo bye\nexec 1>&- 2>&-\n",
-    "node": "const fs = require('fs');\nfs.writeSync(1, 'bye\\n');\nfs.closeSync(1);\nfs.closeSync(2);\n",
+    "node": ("const fs = require('fs');\nfs.writeSync(1, 'bye\\n');\n"
+             "fs.closeSync(1);\nfs.closeSync(2);\n"),
 }
 THEN_HANG = {
     "python": "time.sleep(60)\n",
@@ -131,7 +132,8 @@ def test_double_forked_daemon_dies_with_the_run(
 
 def test_nohup_setsid_daemon_from_bash_dies_with_the_run(engine: DockerSandbox) -> None:
     marker = f"sk-daemon-{secrets.token_hex(6)}"
-    code = f"setsid nohup sh -c 'sleep 1000; :' {marker} >/dev/null 2>&1 < /dev/null &\ndisown\necho ok"
+    code = (f"setsid nohup sh -c 'sleep 1000; :' {marker} >/dev/null 2>&1 </dev/null &\n"
+            "disown\necho ok")
     started = time.monotonic()
     result = engine.run("bash", code, timeout=30)
     assert (result.stdout, result.exit_code) == ("ok\n", 0), result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 
@@ -42,10 +43,8 @@ def foreign_containers() -> Iterator[dict[str, str]]:
         yield created
     finally:
         for container_id in created.values():
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 api.remove_container(container_id, force=True)
-            except docker.errors.NotFound:
-                pass
 
 
 def test_cleanup_and_janitor_leave_containers_we_did_not_create(

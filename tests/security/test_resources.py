@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from attack_helpers import assert_healthy, lines_of
 
@@ -97,7 +98,11 @@ for (let i = 0; i < 120; i++) {
   child.on('spawn', () => { alive++; });
   child.on('error', () => { refused++; });
 }
-setTimeout(() => { console.log('alive', alive); console.log('refused', refused); process.exit(0); }, 3000);
+setTimeout(() => {
+  console.log('alive', alive);
+  console.log('refused', refused);
+  process.exit(0);
+}, 3000);
 """
     result = engine.run("node", code, timeout=30)
     found = lines_of(result)
@@ -119,6 +124,18 @@ def test_memory_bombs_are_oom_killed_in_every_language(engine: DockerSandbox) ->
         result = engine.run(language, code, timeout=60)
         assert result.oom_killed and result.exit_code == 137, (language, result)
         assert not result.timed_out and time.monotonic() - started < 60
+    assert_healthy(engine, "python")
+
+
+def test_every_oom_is_reported_when_sandboxes_run_out_together(engine: DockerSandbox) -> None:
+    """Twelve memory bombs, six at a time: each result says oom_killed, not just exit 137."""
+    small = Limits(memory=48 * MiB)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: engine.run("python", MEMORY_BOMBS["python"], 30, small),
+                                range(12)))
+    assert [r.exit_code for r in results] == [137] * 12
+    missed = [r for r in results if not r.oom_killed]
+    assert not missed, f"{len(missed)} of 12 out-of-memory kills reported as a plain exit 137"
     assert_healthy(engine, "python")
 
 
@@ -215,13 +232,14 @@ for path in ("/etc/passwd", "/bin/sh", "/usr/sbin/docker-init", "/usr/bin/python
     assert "WROTE" not in result.stdout, result.stdout
     assert result.stdout.count(" absent\n") == 10 and result.stdout.count(" kept\n") == 4
     bash = engine.run(
-        "bash", "for p in /etc/x /usr/local/bin/x /opt/x; do touch $p 2>/dev/null && echo WROTE $p; "
-        "mkdir $p.d 2>/dev/null && echo WROTE $p.d; done; echo done", timeout=30)
+        "bash", "for p in /etc/x /usr/local/bin/x /opt/x; do\n"
+        "  touch $p 2>/dev/null && echo WROTE $p\n  mkdir $p.d 2>/dev/null && echo WROTE $p.d\n"
+        "done\necho done", timeout=30)
     assert bash.stdout == "done\n", bash
     node = engine.run(
-        "node", "const fs = require('fs'); for (const p of ['/x', '/etc/x', '/usr/x']) "
-        "{ try { fs.writeFileSync(p, 'x'); console.log('WROTE', p) } catch (e) { console.log(e.code) } }",
-        timeout=30)
+        "node", "const fs = require('fs');\nfor (const p of ['/x', '/etc/x', '/usr/x']) {\n"
+        "  try { fs.writeFileSync(p, 'x'); console.log('WROTE', p) }\n"
+        "  catch (e) { console.log(e.code) }\n}", timeout=30)
     assert "WROTE" not in node.stdout and len(node.stdout.split()) == 3, node
     assert_healthy(engine, "python")
 
