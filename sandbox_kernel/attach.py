@@ -50,6 +50,10 @@ class AttachPump(threading.Thread):
                 for stream_id, payload in demuxer.feed(data):
                     self.on_frame(stream_id, payload)
         finally:
+            # Closed here, by the reading thread, never under it: a descriptor closed while
+            # recv() waits on it could be reused by another connection and read from.
+            with contextlib.suppress(OSError):
+                self.sock.close()
             self.finished.set()
             if self.on_eof is not None:
                 self.on_eof()
@@ -61,8 +65,10 @@ class AttachPump(threading.Thread):
             self.sock.sendall(data)
 
     def close(self) -> None:
+        """End the stream: the reading thread wakes up, finishes and closes the socket."""
         self._closing = True
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.sock.close()
+        if not self.is_alive() and self.ident is None:  # never started: nobody else will
+            with contextlib.suppress(OSError):
+                self.sock.close()

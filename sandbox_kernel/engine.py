@@ -17,7 +17,7 @@ import requests.exceptions
 
 from sandbox_kernel import ownership
 from sandbox_kernel.attach import AttachPump
-from sandbox_kernel.container_config import create_kwargs
+from sandbox_kernel.container_config import create_kwargs, is_gvisor
 from sandbox_kernel.docker_api import connect, open_attach_socket, translate
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language, resolve_language
@@ -37,6 +37,8 @@ OutputCallback = Callable[[str, str], None]
 
 # How long after the deadline we allow for the kill and the last bytes of output.
 KILL_GRACE = 1.5
+# Looks at the container's state (spread over one second) before calling an exit 137 a kill.
+OOM_CHECKS = 10
 
 _live_lock = threading.Lock()
 _live_containers: dict[str, docker.APIClient] = {}
@@ -96,7 +98,26 @@ def shutdown() -> None:
     _remove_leftovers()
 
 
-def one_shot_command(language: Language) -> list[str]:
+# gVisor's pipes accept part of a large write and Python's unbuffered stdout drops the rest; under
+# gVisor a one-shot Python program gets this sitecustomize, which retries short writes.
+_WHOLE_WRITES_SITE = """import io, os, sys
+os.environ.pop("PYTHONPATH", None)
+sys.path[:] = [p for p in sys.path if p != "/tmp/.sandbox-site"]
+class _WholeWrites(io.RawIOBase):
+    def __init__(self, fd): self._fd = fd
+    def writable(self): return True
+    def fileno(self): return self._fd
+    def write(self, data):
+        view = memoryview(data).cast("B"); total = len(view)
+        while view: view = view[os.write(self._fd, view):]
+        return total
+for _n, _fd in (("stdout", 1), ("stderr", 2)):
+    setattr(sys, _n, io.TextIOWrapper(_WholeWrites(_fd), encoding="utf-8",
+                                      errors="backslashreplace", write_through=True))
+"""
+
+
+def one_shot_command(language: Language, runtime: str | None = None) -> list[str]:
     """Wait for "SIZE TOKEN\\n" and SIZE bytes of program on stdin, save them in /tmp, run them.
 
     The code never appears on a command line or in a host file, the program itself gets an empty
@@ -108,7 +129,12 @@ def one_shot_command(language: Language) -> list[str]:
     program = f"/tmp/.sandbox-cell{language.suffix}"
     interpreter = " ".join(language.interpreter)
     marker = "'\\036\\037%s\\037%d\\n' \"$token\" \"$status\""
-    script = (f'read -r size token && head -c "$size" > {program} && '
+    prelude = ""
+    if language.name == "python" and is_gvisor(runtime):
+        prelude = (f"mkdir -p /tmp/.sandbox-site && cat > /tmp/.sandbox-site/sitecustomize.py "
+                   f"<<'EOF'\n{_WHOLE_WRITES_SITE}EOF\n")
+        interpreter = f"PYTHONPATH=/tmp/.sandbox-site {interpreter}"
+    script = (f'{prelude}read -r size token && head -c "$size" > {program} && '
               f"{{ {interpreter} {program} </dev/null; status=$?; "
               f"printf {marker}; printf {marker} >&2; exit $status; }}")
     return ["sh", "-c", script]
@@ -259,7 +285,8 @@ class DockerSandbox:
         """Create, attach and start a one-shot container that waits for its program."""
         name, image, limits, _ = cast(PoolKey, key)
         lang = resolve_language(name)
-        container_id = self.create_container(lang, one_shot_command(lang), limits, "run")
+        command = one_shot_command(lang, self.runtime)
+        container_id = self.create_container(lang, command, limits, "run")
         api = self.api()
         router = FrameRouter()
         pump: AttachPump | None = None
@@ -352,18 +379,22 @@ class DockerSandbox:
         code = status.get("StatusCode")
         return int(code) if code is not None else None
 
+    def oom_killed(self, container_id: str) -> bool:
+        """Whether the kernel's OOM killer ended this (exited) container of ours."""
+        return self._oom_killed(self.api(), container_id)
+
     @staticmethod
     def _oom_killed(api: docker.APIClient, container_id: str) -> bool:
-        # Docker may record OOMKilled a moment after the exit event: look twice before saying no.
-        for attempt in range(2):
+        # Docker records OOMKilled from the kernel's OOM event, which can land after the exit
+        # event (seen with several sandboxes running out together): look again for up to 1 s.
+        for _ in range(OOM_CHECKS):
             try:
                 state: dict[str, Any] = api.inspect_container(container_id)["State"]
             except Exception:  # noqa: BLE001 - removed already: 137 alone cannot tell
                 return False
             if state.get("OOMKilled"):
                 return True
-            if attempt == 0:
-                time.sleep(0.1)
+            time.sleep(1.0 / OOM_CHECKS)
         return False
 
     def run_python(self, code: str, timeout: float | None = None) -> ExecutionResult:

@@ -56,7 +56,7 @@ def _check_number(name: str, value: Any, low: float, high: float, integer: bool 
         raise ValueError(f"{name} must be a number, not {value!r}")
     if integer and not isinstance(value, int):
         raise ValueError(f"{name} must be a whole number, not {value!r}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{name} must be finite, not {value!r}")
     if not low <= value <= high:
         raise ValueError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
@@ -117,7 +117,7 @@ class Limits:
             return float(self.timeout)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise ValueError(f"timeout must be a number of seconds, not {timeout!r}")
-        if math.isnan(timeout) or math.isinf(timeout):
+        if isinstance(timeout, float) and (math.isnan(timeout) or math.isinf(timeout)):
             raise ValueError(f"timeout must be finite, not {timeout!r}")
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, not {timeout!r}")

@@ -46,6 +46,78 @@ _BOOT = {
 }
 
 
+def _driver_message(data: bytes) -> dict[str, Any] | None:
+    """A driver message, with every field we read of the expected type, or ``None``.
+
+    The token is visible inside the sandbox, so code can forge messages: whatever it sends, the
+    worst it gets is a wrong report about its own cell, never an exception here.
+    """
+    try:
+        message = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return None
+    message["id"] = str(message.get("id"))
+    status = message.get("status")
+    message["status"] = status if type(status) is int and -(2**31) <= status < 2**31 else 1
+    error = message.get("error")
+    if isinstance(error, dict):
+        traceback = error.get("traceback")
+        message["error"] = {
+            "ename": str(error.get("ename") or "Error"),
+            "evalue": str(error.get("evalue") or ""),
+            "traceback": [str(line) for line in traceback] if isinstance(traceback, list) else [],
+        }
+    else:
+        message["error"] = None
+    for key in ("value", "prompt"):
+        if not isinstance(message.get(key), str):
+            message[key] = None if key == "value" else ""
+    peak = message.get("peak_memory")
+    message["peak_memory"] = peak if type(peak) is int and peak >= 0 else None
+    matches = message.get("matches")
+    message["matches"] = [str(m) for m in matches] if isinstance(matches, list) else []
+    for key in ("cursor_start", "cursor_end"):
+        if type(message.get(key)) is not int:
+            message[key] = 0
+    return message
+
+
+class OutputBacklog:
+    """Bounds the output waiting in the queue between cells (a stray thread printing forever).
+
+    Past ``cap`` unconsumed bytes per stream, output is dropped and counted; the next cell's
+    result reports it as truncated. A cell being collected consumes as fast as it arrives, and
+    its own cap is the same, so nothing it would have kept is lost.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._pending = {STDOUT: 0, STDERR: 0}
+        self._dropped = {STDOUT: 0, STDERR: 0}
+        self._lock = threading.Lock()
+
+    def admit(self, stream_id: int, size: int) -> bool:
+        with self._lock:
+            if stream_id not in self._pending:
+                return False
+            if self._pending[stream_id] + size > self.cap:
+                self._dropped[stream_id] += size
+                return False
+            self._pending[stream_id] += size
+            return True
+
+    def release(self, stream_id: int, size: int) -> None:
+        with self._lock:
+            self._pending[stream_id] -= size
+
+    def take_dropped(self, stream_id: int) -> int:
+        with self._lock:
+            dropped, self._dropped[stream_id] = self._dropped[stream_id], 0
+            return dropped
+
+
 def driver_command(language: Language, size: int, token: str) -> tuple[list[str], bytes]:
     """The container command and the driver source it expects on stdin."""
     source = resources.files("sandbox_kernel.drivers").joinpath(language.driver).read_bytes()
@@ -68,6 +140,7 @@ class SandboxSession:
         self.container_id: str | None = None
         self._pump: AttachPump | None = None
         self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
+        self._backlog = OutputBacklog(limits.max_output)
         self._lock = threading.RLock()
         self._cell = 0
         self._dead_reason: str | None = None
@@ -104,18 +177,18 @@ class SandboxSession:
             events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
             self._events = events
 
+            backlog = self._backlog = OutputBacklog(self.limits.max_output)
+
             def on_frame(stream_id: int, payload: bytes) -> None:
                 scanner = scanners.get(stream_id)
                 if scanner is None:
                     return
                 for kind, data in scanner.feed(payload):
-                    if kind == "text":
+                    message = _driver_message(data) if kind == "marker" else None
+                    if message is not None:
+                        events.put(("msg", stream_id, message))
+                    elif backlog.admit(stream_id, len(data)):
                         events.put(("text", stream_id, data))
-                    else:
-                        try:
-                            events.put(("msg", stream_id, json.loads(data)))
-                        except ValueError:
-                            events.put(("text", stream_id, data))
 
             command, source = driver_command(self.language, 0, token)
             command[4] = str(len(source))
@@ -277,6 +350,7 @@ class SandboxSession:
                 result.state_lost = True
                 break
             if kind == "text":
+                self._backlog.release(stream_id, len(data))
                 text = streams[stream_id].feed(data)
                 if text and on_output is not None:
                     on_output(streams[stream_id].name, text)
@@ -291,17 +365,18 @@ class SandboxSession:
             elif kind == "eof":
                 self._finish_dead_container(result)
                 break
-        for stream in streams.values():
+        for stream_id, stream in streams.items():
+            stream.dropped += self._backlog.take_dropped(stream_id)
             tail = stream.flush()
             if tail and on_output is not None:
                 on_output(stream.name, tail)
         result.stdout, result.stderr = streams[STDOUT].text(), streams[STDERR].text()
         result.truncated = any(s.truncated for s in streams.values())
         if done is not None:
-            result.exit_code = int(done.get("status", 0))
-            result.value = done.get("value")
-            result.error = done.get("error")
-            result.peak_memory = done.get("peak_memory")
+            result.exit_code = done["status"]
+            result.value = done["value"]
+            result.error = done["error"]
+            result.peak_memory = done["peak_memory"]
             result.interrupted = result.interrupted or result.exit_code == 130 or bool(
                 result.error and result.error.get("ename") == "KeyboardInterrupt")
         return result
@@ -322,8 +397,8 @@ class SandboxSession:
         try:
             status = api.wait(self.container_id, timeout=10)
             result.exit_code = int(status.get("StatusCode", -1))
-            state = api.inspect_container(self.container_id)["State"]
-            result.oom_killed = bool(state.get("OOMKilled"))
+            result.oom_killed = result.exit_code == 137 and self.sandbox.oom_killed(
+                self.container_id)
         except Exception:  # noqa: BLE001 - removed under us: the status is unknown
             result.exit_code = None
         if result.oom_killed:

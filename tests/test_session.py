@@ -205,7 +205,8 @@ def test_close_does_not_wait_for_a_running_cell(sandbox: DockerSandbox) -> None:
 
 
 def test_python_top_level_await(python: SandboxSession) -> None:
-    python.run("import asyncio\nasync def twice(x):\n    await asyncio.sleep(0.01)\n    return 2 * x")
+    python.run("import asyncio\n"
+               "async def twice(x):\n    await asyncio.sleep(0.01)\n    return 2 * x")
     assert python.run("await twice(21)").value == "42"
 
 

@@ -5,6 +5,7 @@
 import ast
 import builtins
 import inspect
+import io
 import json
 import linecache
 import os
@@ -19,6 +20,33 @@ TOKEN = b"\x1e\x1f" + sys.argv[1].encode() + b"\x1f"
 DRIVER_FILE = sys._getframe().f_code.co_filename
 MAX_VALUE = 1024 * 1024
 CGROUP_PEAK = ("/sys/fs/cgroup/memory/memory.max_usage_in_bytes", "/sys/fs/cgroup/memory.peak")
+
+class WholeWrites(io.RawIOBase):
+    """Unbuffered output that retries short writes: gVisor's pipes accept part of a large
+    write, and Python's unbuffered streams would silently drop the rest."""
+
+    def __init__(self, fd):
+        self._fd = fd
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        total = len(view)
+        while view:
+            view = view[os.write(self._fd, view):]
+        return total
+
+
+for _name, _fd in (("stdout", 1), ("stderr", 2)):
+    _stream = io.TextIOWrapper(WholeWrites(_fd), encoding="utf-8", errors="backslashreplace",
+                               write_through=True)
+    setattr(sys, _name, _stream)
+    setattr(sys, f"__{_name}__", _stream)
 
 proto_in = os.fdopen(os.dup(0), "rb")
 _null = os.open(os.devnull, os.O_RDONLY)

@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from attack_helpers import assert_healthy, lines_of
 
 from sandbox_kernel import DockerSandbox, Limits, ownership
@@ -127,8 +128,13 @@ def test_memory_bombs_are_oom_killed_in_every_language(engine: DockerSandbox) ->
     assert_healthy(engine, "python")
 
 
+@pytest.mark.parametrize("runtime", [None], ids=["runc"], indirect=True)
 def test_every_oom_is_reported_when_sandboxes_run_out_together(engine: DockerSandbox) -> None:
-    """Twelve memory bombs, six at a time: each result says oom_killed, not just exit 137."""
+    """Twelve memory bombs, six at a time: each result says oom_killed, not just exit 137.
+
+    runc only: under gVisor its own kernel sometimes kills the program before the host's OOM
+    killer acts, and Docker then never learns of an OOM (README, Known limitations); a single
+    bomb under gVisor is covered by test_memory_bombs_are_oom_killed_in_every_language."""
     small = Limits(memory=48 * MiB)
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda _: engine.run("python", MEMORY_BOMBS["python"], 30, small),
