@@ -271,13 +271,20 @@ class DockerSandbox:
         return container_id
 
     def close(self) -> None:
-        """Stop this engine's warm pool and close its sessions (other engines are untouched)."""
+        """Stop this engine's warm pool, close its sessions and its connections to the daemon.
+
+        Other engines are untouched; this one can still be used (it reconnects on demand).
+        """
         if self._pool is not None:
             self._pool.close()
             _pools.discard(self._pool)
             self._pool = None
         for session in list(self._sessions):
             session.close()
+        _removals.join()
+        with self._api_lock:
+            if self._api is not None:
+                self._api.close()
 
     # -- one-shot runs --------------------------------------------------------------------------
 

@@ -96,7 +96,9 @@ fi
 stamp="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
     echo "installing sandbox-kernel and its test tools (takes a minute)"
-    "$VENV/bin/python" -m pip install -q -e '.[test]'
+    # Some machines' pip configuration names local indexes that do not exist; pip says so once
+    # per package. Those lines are noise; everything else pip says is kept.
+    "$VENV/bin/python" -m pip install -q -e '.[test]' 2>&1 | { grep -v "^WARNING: Location '" || true; }
     echo "$stamp" >"$VENV/.stamp"
 else
     echo "up to date (pyproject.toml unchanged)"

@@ -26,6 +26,7 @@ import pytest
 from kernel_support import execute, running_kernel, wait_for_reply, wait_for_stream
 
 from sandbox_kernel import DockerSandbox, ExecutionResult, Limits, SandboxUnavailable, ownership
+from sandbox_kernel import engine as engine_module
 from sandbox_kernel.docker_api import connect
 from sandbox_kernel.limits import MiB
 from sandbox_kernel.session import SandboxSession
@@ -105,6 +106,9 @@ def nothing_of_ours_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     private_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(private_tmp))
     monkeypatch.setattr(tempfile, "tempdir", None)
+    # Engines of earlier tests may still be filling their warm pools (each fill opens an attach
+    # socket): stop them first, so the snapshot counts only what this process holds at rest.
+    engine_module.shutdown()
     me = psutil.Process()
     api = connect()
     owner = ownership.owner_id()
