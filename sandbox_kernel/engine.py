@@ -78,7 +78,10 @@ def _remove_in_background() -> None:
 
 # Removing a container takes Docker ~10 ms: finished runs hand theirs to this worker and return.
 _removals: queue.Queue[tuple[docker.APIClient, str]] = queue.Queue()
-threading.Thread(target=_remove_in_background, daemon=True, name="sandbox-remover").start()
+# A few workers: removing a gVisor sandbox full of processes can take seconds, and the removals
+# queued behind it should not wait for it.
+for _worker in range(4):
+    threading.Thread(target=_remove_in_background, daemon=True, name="sandbox-remover").start()
 _pools: weakref.WeakSet[WarmPool] = weakref.WeakSet()
 
 
