@@ -1,3 +1,3 @@
 """Benchmarks of sandbox-kernel against the native ipykernel, the docker CLI, docker-py and
 llm-sandbox. Run ``bash bench/run.sh`` (or ``.venv/bin/python -m bench``); see
-docs/performance.md."""
+README.md, Performance."""

@@ -1,4 +1,4 @@
-"""``python -m bench``: every benchmark in one process tree; see docs/performance.md."""
+"""``python -m bench``: every benchmark in one process tree; see README.md, Performance."""
 
 from __future__ import annotations
 

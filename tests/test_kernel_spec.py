@@ -74,7 +74,7 @@ class TestSandboxBash(SandboxKernelTests):
     code_hello_world = "echo 'hello, world'"
     code_stderr = "echo oops >&2"
     code_generate_error = "false"
-    # Bash has no expression values, completion or is_complete here (docs/kernels.md); its
+    # Bash has no expression values, completion or is_complete here (README, Known limitations); its
     # history is covered by the history tests in test_kernel_behaviour.py.
     test_execute_result = None
     test_history = None
@@ -93,7 +93,7 @@ class TestSandboxNode(SandboxKernelTests):
     code_execute_result = [{"code": "6*7", "result": "42"}, {"code": "'a' + 'b'", "result": "'ab'"}]
     code_history_pattern = "6*7"
     supported_history_operations = ("tail", "range", "search")
-    # No completion or is_complete for Node.js yet (docs/kernels.md).
+    # No completion or is_complete for Node.js yet (README, Known limitations).
     test_completion = None
     test_is_complete = None
 

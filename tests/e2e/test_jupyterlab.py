@@ -1,7 +1,7 @@
 """JupyterLab end to end in headless chromium: the launcher, sandbox notebooks, the magic.
 
 Every assertion is on what the browser renders. Screenshots of each step are kept in
-``artifacts/e2e/<test name>/`` (see ``docs/e2e.md``).
+``artifacts/e2e/<test name>/`` (see README, Tests).
 """
 
 from __future__ import annotations
