@@ -131,14 +131,20 @@ def one_shot_command(language: Language, runtime: str | None = None) -> list[str
     """
     program = f"/tmp/.sandbox-cell{language.suffix}"
     interpreter = " ".join(language.interpreter)
-    marker = "'\\036\\037%s\\037%d\\n' \"$token\" \"$status\""
+    marker = "'\\036\\037%s\\037%d %d\\n' \"$token\" \"$status\" \"$oom\""
+    # After a SIGKILL, the cgroup's own count of OOM kills (v1 and v2) says whether it was the
+    # OOM killer: Docker's OOMKilled flag is sometimes never set when several run out at once.
+    oom_check = ("oom=0; if [ $status = 137 ]; then for f in "
+                 "/sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do "
+                 '[ -r "$f" ] && while read -r key value; do '
+                 '[ "$key" = oom_kill ] && [ "$value" != 0 ] && oom=1; done < "$f"; done; fi; ')
     prelude = ""
     if language.name == "python" and is_gvisor(runtime):
         prelude = (f"mkdir -p /tmp/.sandbox-site && cat > /tmp/.sandbox-site/sitecustomize.py "
                    f"<<'EOF'\n{_WHOLE_WRITES_SITE}EOF\n")
         interpreter = f"PYTHONPATH=/tmp/.sandbox-site {interpreter}"
     script = (f'{prelude}read -r size token && head -c "$size" > {program} && '
-              f"{{ {interpreter} {program} </dev/null; status=$?; "
+              f"{{ {interpreter} {program} </dev/null; status=$?; {oom_check}"
               f"printf {marker}; printf {marker} >&2; exit $status; }}")
     return ["sh", "-c", script]
 
@@ -153,6 +159,8 @@ class RunOutput:
         self._scanners = {STDOUT: MarkerScanner(marker), STDERR: MarkerScanner(marker)}
         self._on_output = on_output
         self._statuses: dict[int, int] = {}
+        self.oom_counted = False
+        """The sandbox's cgroup counted an OOM kill (where the sandbox can read its cgroup)."""
         self.settled = threading.Event()
         """Set when both exit markers arrived or the attach stream ended."""
 
@@ -161,8 +169,10 @@ class RunOutput:
         if scanner is None:
             return
         for kind, data in scanner.feed(payload):
-            if kind == "marker" and data.isdigit():
-                self._statuses[stream_id] = int(data)
+            fields = data.split() if kind == "marker" else []
+            if len(fields) == 2 and fields[0].isdigit() and fields[1] in (b"0", b"1"):
+                self._statuses[stream_id] = int(fields[0])
+                self.oom_counted = self.oom_counted or fields[1] == b"1"
                 if len(self._statuses) == 2:
                     self.settled.set()
             else:
@@ -360,7 +370,8 @@ class DockerSandbox:
             if timed_out:
                 remove_container(api, container_id)
                 pump.finished.wait(KILL_GRACE)
-            oom = exit_code == 137 and self._oom_killed(api, container_id)
+            oom = exit_code == 137 and (output.oom_counted
+                                        or self._oom_killed(api, container_id))
         finally:
             if launched is not None:
                 self._discard(launched)

@@ -63,3 +63,16 @@ def sandbox() -> Iterator[DockerSandbox]:
     engine = DockerSandbox()
     yield engine
     engine.cleanup_all()
+
+
+@pytest.fixture
+def orphan(sandbox: DockerSandbox) -> Iterator[str]:
+    """A container labelled as ours whose owner process is gone: what a SIGKILLed kernel leaves."""
+    api = sandbox.api()
+    dead_owner = f"{ownership.owner_id().rsplit(':', 2)[0]}:999999999:1"
+    container_id = str(api.create_container(
+        "sandbox-kernel-bash:latest", ["true"],
+        labels={ownership.LABEL: "run", OWNER_LABEL: dead_owner})["Id"])
+    yield container_id
+    if api.containers(all=True, filters={"id": container_id}):
+        api.remove_container(container_id, force=True)

@@ -63,14 +63,9 @@ def test_doctor_fails_without_a_daemon() -> None:
     assert done.returncode == 1 and "FAIL" in done.stdout
 
 
-def test_cleanup_removes_orphans_but_not_live_sessions(sandbox: DockerSandbox) -> None:
-    from sandbox_kernel import ownership
-
-    api = sandbox.api()
-    dead_owner = f"{ownership.owner_id().rsplit(':', 2)[0]}:999999998:1"
-    orphan = api.create_container(
-        "sandbox-kernel-bash:latest", ["true"],
-        labels={ownership.LABEL: "run", ownership.OWNER_LABEL: dead_owner})["Id"]
+def test_cleanup_removes_orphans_but_not_live_sessions(
+    sandbox: DockerSandbox, orphan: str
+) -> None:
     with sandbox.session("bash") as live:
         done = cli("cleanup")
         assert done.returncode == 0

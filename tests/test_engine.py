@@ -249,25 +249,14 @@ def test_cleanup_all_removes_this_process_containers() -> None:
     assert not api.containers(all=True, filters={"id": container_id})
 
 
-def test_janitor_removes_containers_of_dead_owners_only(sandbox: DockerSandbox) -> None:
-    from sandbox_kernel import ownership
-
-    api = sandbox.api()
-    dead_owner = f"{ownership.owner_id().rsplit(':', 2)[0]}:999999999:1"
-    orphan = api.create_container(
-        "sandbox-kernel-bash:latest", ["true"],
-        labels={ownership.LABEL: "run", ownership.OWNER_LABEL: dead_owner})["Id"]
-    mine = sandbox.session("bash")
-    mine.start()
-    try:
+def test_janitor_removes_containers_of_dead_owners_only(
+    sandbox: DockerSandbox, orphan: str
+) -> None:
+    with sandbox.session("bash") as mine:
         removed = sandbox.reap_orphans()
         assert orphan in removed
         assert mine.container_id not in removed
         assert mine.run("echo alive").stdout == "alive\n"
-    finally:
-        mine.close()
-        if api.containers(all=True, filters={"id": orphan}):
-            api.remove_container(orphan, force=True)
 
 
 def test_any_image_with_the_interpreter_works(monkeypatch: pytest.MonkeyPatch) -> None:
