@@ -118,7 +118,7 @@ class OutputBacklog:
             return dropped
 
 
-def driver_command(language: Language, size: int, token: str) -> tuple[list[str], bytes]:
+def driver_command(language: Language, token: str) -> tuple[list[str], bytes]:
     """The container command and the driver source it expects on stdin."""
     source = resources.files("sandbox_kernel.drivers").joinpath(language.driver).read_bytes()
     script = "exec " + " ".join(_BOOT[language.name])
@@ -190,8 +190,7 @@ class SandboxSession:
                     elif backlog.admit(stream_id, len(data)):
                         events.put(("text", stream_id, data))
 
-            command, source = driver_command(self.language, 0, token)
-            command[4] = str(len(source))
+            command, source = driver_command(self.language, token)
             container_id = self.sandbox.create_container(
                 self.language, command, self.limits, "session"
             )
@@ -332,9 +331,7 @@ class SandboxSession:
                     result.interrupted = True
                     self.interrupt()
                     continue
-                self._mark_dead("the cell was interrupted twice")
-                self._discard_container()
-                result.state_lost = True
+                self._abandon(result, "the cell was interrupted twice")
                 break
             except queue.Empty:
                 if done is not None:
@@ -345,9 +342,7 @@ class SandboxSession:
                     self.interrupt()
                     continue
                 cause = "timed out" if result.timed_out else "was interrupted"
-                self._mark_dead(f"the cell {cause} and did not stop when interrupted")
-                self._discard_container()
-                result.state_lost = True
+                self._abandon(result, f"the cell {cause} and did not stop when interrupted")
                 break
             if kind == "text":
                 self._backlog.release(stream_id, len(data))
@@ -405,12 +400,16 @@ class SandboxSession:
             reason = f"killed: out of memory, limit {format_size(self.limits.memory)}"
         else:
             reason = f"the process exited with exit status {result.exit_code}"
-        self._mark_dead(reason)
-        self._discard_container()
-        result.state_lost = True
+        self._abandon(result, reason)
 
     def _mark_dead(self, reason: str) -> None:
         self._dead_reason = reason
+
+    def _abandon(self, result: ExecutionResult, reason: str) -> None:
+        """Give up on this container: the next cell starts a fresh one and says why."""
+        self._mark_dead(reason)
+        self._discard_container()
+        result.state_lost = True
 
     def complete(self, code: str, cursor_pos: int, timeout: float = 5.0) -> dict[str, Any]:
         """Completions from the live namespace (Python); empty while a cell runs."""
