@@ -25,7 +25,7 @@ from bench.common import (
 )
 from bench.fresh import runsc_unavailable
 from sandbox_kernel import DockerSandbox
-from sandbox_kernel.session import SandboxSession
+from sandbox_kernel.engine.session import SandboxSession
 
 
 def open_session(runtime: str, cleanup: Cleanup) -> SandboxSession:

@@ -1,6 +1,6 @@
 """sandbox-kernel: run untrusted notebook code in hardened per-language Docker sandboxes."""
 
-from sandbox_kernel.engine import DockerSandbox
+from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.errors import SandboxError, SandboxUnavailable
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
@@ -19,12 +19,12 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: object) -> None:
     """``%load_ext sandbox_kernel``: registers the ``%%sandbox`` magics."""
-    from sandbox_kernel.magic import load_ipython_extension as load
+    from sandbox_kernel.magic.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: object) -> None:
-    from sandbox_kernel.magic import unload_ipython_extension as unload
+    from sandbox_kernel.magic.magics import unload_ipython_extension as unload
 
     unload(ipython)

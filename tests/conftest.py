@@ -9,9 +9,10 @@ from typing import Any
 import psutil
 import pytest
 
-from sandbox_kernel import DockerSandbox, SandboxError, ownership
-from sandbox_kernel.docker_api import connect
-from sandbox_kernel.ownership import LABEL, OWNER_LABEL
+from sandbox_kernel import DockerSandbox, SandboxError
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -30,7 +31,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     This process's own warm and finished containers are removed by ``engine.shutdown`` at
     interpreter exit; it runs here first so that what remains is a real leak (of a kernel, say).
     """
-    from sandbox_kernel import engine
+    from sandbox_kernel.engine import sandbox as engine
 
     engine.shutdown()
     try:

@@ -25,11 +25,12 @@ import psutil
 import pytest
 from kernel_support import execute, running_kernel, wait_for_reply, wait_for_stream
 
-from sandbox_kernel import DockerSandbox, ExecutionResult, Limits, SandboxUnavailable, ownership
-from sandbox_kernel import engine as engine_module
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel import DockerSandbox, ExecutionResult, Limits, SandboxUnavailable
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine import sandbox as engine_module
+from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.limits import MiB
-from sandbox_kernel.session import SandboxSession
 
 SMALL = Limits(memory=48 * MiB, max_output=64 * 1024)
 Check = Callable[[ExecutionResult], bool]

@@ -21,11 +21,11 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 from sandbox_kernel.limits import Limits
-from sandbox_kernel.magic import SandboxMagics, _parser, split_line_magic
-from sandbox_kernel.magic_report import failure_cause
-from sandbox_kernel.ownership import LABEL, OWNER_LABEL
+from sandbox_kernel.magic.magics import SandboxMagics, _parser, split_line_magic
+from sandbox_kernel.magic.report import failure_cause
 from sandbox_kernel.result import ExecutionResult
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,9 +28,9 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp_types import CallToolResult, TextContent
 
-from sandbox_kernel import ownership
-from sandbox_kernel.commands import mcp as mcp_command
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.cli import mcp as mcp_command
+from sandbox_kernel.engine import ownership
 from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import MiB
 

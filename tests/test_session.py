@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox_kernel import DockerSandbox
-from sandbox_kernel.session import SandboxSession
+from sandbox_kernel.engine.session import SandboxSession
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from sandbox_kernel.streams import CappedStream, FrameDemuxer, MarkerScanner
+from sandbox_kernel.engine.streams import CappedStream, FrameDemuxer, MarkerScanner
 
 
 def frame(stream: int, payload: bytes) -> bytes:

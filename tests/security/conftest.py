@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox_kernel import DockerSandbox, ownership
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel import DockerSandbox
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.engine import ownership
 
 GVISOR = "runsc"
 REGISTER_RUNSC = (

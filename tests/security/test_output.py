@@ -15,8 +15,9 @@ import psutil
 import pytest
 from attack_helpers import assert_healthy
 
-from sandbox_kernel import DockerSandbox, Limits, ownership
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel import DockerSandbox, Limits
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.engine import ownership
 from sandbox_kernel.limits import MiB
 
 CAP = Limits().max_output

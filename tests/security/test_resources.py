@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from attack_helpers import assert_healthy, lines_of
 
-from sandbox_kernel import DockerSandbox, Limits, ownership
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel import DockerSandbox, Limits
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.engine import ownership
 from sandbox_kernel.limits import MiB
 
 PIDS = Limits().pids

@@ -14,11 +14,11 @@ from typing import Any, Protocol
 import docker
 import requests.exceptions
 
-from sandbox_kernel.engine import DockerSandbox, OutputCallback
+from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
+from sandbox_kernel.engine.session import InputCallback, SandboxSession
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
-from sandbox_kernel.session import InputCallback, SandboxSession
 
 COMPLETE_START_WAIT = 10.0
 """How long a completion request waits for the sandbox to start (it has no state before)."""

@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox_kernel.images import build_images, image_status
+    from sandbox_kernel.backends.docker.images import build_images, image_status
 
     try:
         if args.images_command == "build":

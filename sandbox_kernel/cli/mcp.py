@@ -16,7 +16,7 @@ from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import Limits, parse_size
 
 if TYPE_CHECKING:
-    from sandbox_kernel.mcp_runner import ServerConfig
+    from sandbox_kernel.mcp.runner import ServerConfig
 
 EXIT_USAGE = 2
 
@@ -63,7 +63,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
     Imported late: the server modules come with the ``mcp`` extra; ``--help`` works without it.
     """
-    from sandbox_kernel.mcp_runner import (
+    from sandbox_kernel.mcp.runner import (
         DEFAULT_MAX_CONCURRENT,
         DEFAULT_MAX_SESSIONS,
         ServerConfig,
@@ -90,7 +90,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from sandbox_kernel.mcp_server import serve
+        from sandbox_kernel.mcp.server import serve
     except ImportError as exc:
         print(f"sandbox-kernel mcp: the MCP SDK is missing ({exc}); "
               "install it with: pip install 'sandbox-kernel[mcp]'", file=sys.stderr)

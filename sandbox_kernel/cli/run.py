@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from sandbox_kernel.commands.limit_options import add_limit_options, limits_from_args
+from sandbox_kernel.cli.limit_options import add_limit_options, limits_from_args
 from sandbox_kernel.errors import SandboxError
 
 EXIT_USAGE = 2
@@ -42,7 +42,7 @@ def _write(stream_name: str, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox_kernel.engine import DockerSandbox
+    from sandbox_kernel.engine.sandbox import DockerSandbox
 
     try:
         if args.file == "-":

@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any, cast
 import docker
 import requests.exceptions
 
-from sandbox_kernel import ownership
-from sandbox_kernel.attach import AttachPump
-from sandbox_kernel.container_config import create_kwargs, is_gvisor
-from sandbox_kernel.docker_api import connect, open_attach_socket, translate
+from sandbox_kernel.backends.docker.attach import AttachPump
+from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
+from sandbox_kernel.backends.docker.spec import create_kwargs, is_gvisor
+from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
-from sandbox_kernel.streams import STDERR, STDOUT, CappedStream, MarkerScanner
-from sandbox_kernel.warm_pool import FrameRouter, Launched, WarmPool
 
 if TYPE_CHECKING:
-    from sandbox_kernel.session import SandboxSession
+    from sandbox_kernel.engine.session import SandboxSession
 
 PoolKey = tuple[str, str, Limits, "str | None"]
 """What makes two one-shot containers interchangeable: language, image, limits, runtime."""
@@ -431,7 +431,7 @@ class DockerSandbox:
 
     def session(self, language: str, limits: Limits | None = None) -> SandboxSession:
         """A persistent sandbox: use as a context manager; state survives between ``run`` calls."""
-        from sandbox_kernel.session import SandboxSession
+        from sandbox_kernel.engine.session import SandboxSession
 
         lang = resolve_language(language)
         session = SandboxSession(self, lang, self.resolve_limits(limits))

@@ -20,14 +20,14 @@ from typing import Any
 
 from typing_extensions import NotRequired, TypedDict
 
-from sandbox_kernel import ownership
-from sandbox_kernel.engine import DockerSandbox, remove_container
+from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine.sandbox import DockerSandbox, remove_container
+from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES, resolve_language
 from sandbox_kernel.limits import Limits
-from sandbox_kernel.mcp_audit import AuditLog, code_sha256, limits_record, timestamp
+from sandbox_kernel.mcp.audit import AuditLog, code_sha256, limits_record, timestamp
 from sandbox_kernel.result import ExecutionResult
-from sandbox_kernel.session import SandboxSession
 
 SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_LABEL = 200

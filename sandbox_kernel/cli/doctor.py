@@ -88,8 +88,8 @@ def _expected_inside(limits: Limits, gvisor: bool) -> dict[str, tuple[str, bool 
 
 
 def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
-    from sandbox_kernel.container_config import is_gvisor
-    from sandbox_kernel.engine import DockerSandbox
+    from sandbox_kernel.backends.docker.spec import is_gvisor
+    from sandbox_kernel.engine.sandbox import DockerSandbox
 
     result = DockerSandbox(limits, runtime=runtime, warm=False).run("bash", PROBE, timeout=30)
     if result.exit_code != 0:
@@ -108,8 +108,8 @@ def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox_kernel.docker_api import connect
-    from sandbox_kernel.images import image_status
+    from sandbox_kernel.backends.docker.client import connect
+    from sandbox_kernel.backends.docker.images import image_status
     from sandbox_kernel.languages import LANGUAGES
 
     report = Report()

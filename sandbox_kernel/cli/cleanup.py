@@ -22,9 +22,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox_kernel import ownership
-    from sandbox_kernel.docker_api import connect
-    from sandbox_kernel.engine import remove_container
+    from sandbox_kernel.backends.docker.client import connect
+    from sandbox_kernel.engine import ownership
+    from sandbox_kernel.engine.sandbox import remove_container
 
     try:
         api = connect()

@@ -17,7 +17,7 @@ from jupyter_core.paths import jupyter_config_path
 from traitlets import Dict, default
 from traitlets.config import Application
 
-from sandbox_kernel.kernel.kernel import SandboxKernel
+from sandbox_kernel.jupyter.kernel import SandboxKernel
 
 CONFIG_FILE = "jupyter_sandbox_config"
 

@@ -7,7 +7,7 @@ import socket
 import threading
 from collections.abc import Callable
 
-from sandbox_kernel.streams import FrameDemuxer
+from sandbox_kernel.engine.streams import FrameDemuxer
 
 FrameHandler = Callable[[int, bytes], None]
 

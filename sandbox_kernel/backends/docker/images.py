@@ -26,7 +26,7 @@ from typing import Any
 
 from docker.errors import APIError, DockerException, NotFound
 
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.errors import SandboxError, SandboxUnavailable
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sandbox_kernel.kernel.specs import FLAVOURS, KernelFlavour
+from sandbox_kernel.jupyter.specs import FLAVOURS, KernelFlavour
 
 LOGOS = ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg")
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from sandbox_kernel.attach import AttachPump
+from sandbox_kernel.backends.docker.attach import AttachPump
 
 
 class FrameRouter:

@@ -1,4 +1,4 @@
-"""The ``sandbox-kernel`` command line: one sub-command per module in ``commands/``."""
+"""The ``sandbox-kernel`` command line: one sub-command per module in this package."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"sandbox_kernel.commands.{name}")
+        module = importlib.import_module(f"sandbox_kernel.cli.{name}")
         sub = module.add_parser(subparsers)
         sub.set_defaults(_run=module.run)
     return parser

@@ -30,7 +30,7 @@ from sandbox_kernel import __version__
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import format_size
-from sandbox_kernel.mcp_runner import (
+from sandbox_kernel.mcp.runner import (
     MAX_LABEL,
     SESSION_PATTERN,
     ExecOutput,

@@ -29,10 +29,10 @@ from types import FrameType
 import docker
 import requests.exceptions
 
-from sandbox_kernel.engine import OutputCallback, remove_container
+from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
+from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.result import ExecutionResult
-from sandbox_kernel.session import SandboxSession
 
 INTERRUPT_GRACE = 3.0
 """Seconds a program gets to stop after SIGINT before its container is killed."""

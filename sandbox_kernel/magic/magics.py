@@ -35,11 +35,12 @@ from IPython.core.magic import (
     no_var_expand,
 )
 
-from sandbox_kernel.engine import DockerSandbox, OutputCallback
+from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
+from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 from sandbox_kernel.limits import Limits, format_size
-from sandbox_kernel.magic_report import (
+from sandbox_kernel.magic.report import (
     SandboxCellError,
     SandboxMagicError,
     SandboxValue,
@@ -48,9 +49,8 @@ from sandbox_kernel.magic_report import (
     failure_cause,
     table,
 )
-from sandbox_kernel.magic_runner import Outcome, SessionStopper, run_here, run_in_worker
+from sandbox_kernel.magic.runner import Outcome, SessionStopper, run_here, run_in_worker
 from sandbox_kernel.result import ExecutionResult
-from sandbox_kernel.session import SandboxSession
 
 __all__ = [
     "SandboxCellError",

@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Any
 import docker
 import requests.exceptions
 
-from sandbox_kernel.attach import AttachPump
-from sandbox_kernel.docker_api import open_attach_socket, translate
-from sandbox_kernel.engine import OutputCallback, remove_container
+from sandbox_kernel.backends.docker.attach import AttachPump
+from sandbox_kernel.backends.docker.client import open_attach_socket, translate
+from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
+from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.result import ExecutionResult
-from sandbox_kernel.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 
 if TYPE_CHECKING:
-    from sandbox_kernel.engine import DockerSandbox
+    from sandbox_kernel.engine.sandbox import DockerSandbox
 
 InputCallback = Callable[[str, bool], "str | None"]
 """Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""

@@ -76,7 +76,7 @@ def kernel_json(flavour: KernelFlavour, python: str = "python3") -> dict[str, An
     ``metadata.debugger`` is false so that JupyterLab does not offer a debugger we do not have.
     """
     return {
-        "argv": [python, "-m", "sandbox_kernel.kernel", "--language", flavour.language,
+        "argv": [python, "-m", "sandbox_kernel.jupyter", "--language", flavour.language,
                  "-f", "{connection_file}"],
         "display_name": flavour.display_name,
         "language": flavour.spec_language,

@@ -1,0 +1,1 @@
+"""Container backends: the only code that talks to a container engine."""

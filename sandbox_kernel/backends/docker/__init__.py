@@ -1,0 +1,1 @@
+"""The Docker backend: the only package that imports docker-py or requests."""
