@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import types
 
 # -- framing -----------------------------------------------------------------------------------
@@ -437,32 +436,17 @@ def has_ipython():
         return False
 
 
-class RunnerLoader:
-    """Builds the runner in the background after ``ready``, so importing IPython overlaps the
-    host's own start-up instead of delaying the sandbox's first answer."""
+def load_runner(ipython):
+    """The IPython runner when the image has IPython, else the plain one; ``(runner, failure)``.
 
-    def __init__(self, ipython):
-        self.runner = None if ipython else PlainRunner()
-        self.failure = None
-        self.thread = None
-        if ipython:
-            self.thread = threading.Thread(target=self._load, daemon=True)
-
-    def _load(self):
-        try:
-            self.runner = make_ipython_runner()
-        except BaseException as exc:  # noqa: BLE001 - a broken IPython: run plain, say why
-            self.failure = f"{type(exc).__name__}: {exc}"
-            self.runner = PlainRunner()
-
-    def get(self):
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-            if self.failure:
-                print(f"[sandbox] IPython could not start ({self.failure}); cells run as plain "
-                      "Python", file=sys.stderr)
-        return self.runner
+    Loaded before ``ready``: the host's start-up (a kernel starts its sandbox in the background)
+    overlaps it, and a cell's timeout never pays for it."""
+    if not ipython:
+        return PlainRunner(), None
+    try:
+        return make_ipython_runner(), None
+    except BaseException as exc:  # noqa: BLE001 - a broken IPython: run plain, say why
+        return PlainRunner(), f"{type(exc).__name__}: {exc}"
 
 
 def run_request(runner, payload):
@@ -487,12 +471,9 @@ def run_request(runner, payload):
 
 def serve():
     block_interrupts(True)
-    ipython = has_ipython()
-    loader = RunnerLoader(ipython)
-    send({"type": "ready", "pid": os.getpid(), "ipython": ipython,
+    runner, failure = load_runner(has_ipython())
+    send({"type": "ready", "pid": os.getpid(), "ipython": isinstance(runner, IPythonRunner),
           "version": sys.version.split()[0]})
-    if loader.thread is not None:
-        loader.thread.start()
     answers = {"complete": ("complete", lambda r, q: r.complete(q["code"], q["cursor_pos"])),
                "inspect": ("inspect", lambda r, q: r.inspect(q["code"], q["cursor_pos"],
                                                              q.get("detail_level", 0))),
@@ -503,8 +484,11 @@ def serve():
         except EOFError:
             return
         state["cell"] = request_id
-        runner = loader.get()
         if verb == "run":
+            if failure:
+                print(f"[sandbox] IPython could not start ({failure}); cells run as plain Python",
+                      file=sys.stderr)
+                failure = None
             state["allow_stdin"] = bool(args and args[0] == "1")
             sys.stdin = ForwardedStdin() if state["allow_stdin"] else open(os.devnull)  # noqa: SIM115
             run_request(runner, payload)
