@@ -8,7 +8,6 @@ container library: the backend is loaded by name on first use.
 from __future__ import annotations
 
 import atexit
-import os
 import queue
 import secrets
 import threading
@@ -19,6 +18,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Backend, ContainerInfo, load_backend
+from sandbox_kernel.config import load_config
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.hardening import container_spec, is_gvisor
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
@@ -193,8 +193,10 @@ class RunOutput:
 class DockerSandbox:
     """The engine: every ``run`` gets a fresh container; ``session`` keeps one for many runs.
 
-    ``runtime`` picks the OCI runtime (``"runsc"`` for gVisor); by default the
-    ``SANDBOX_KERNEL_RUNTIME`` environment variable, else the daemon's default (runc).
+    ``runtime`` picks the OCI runtime (``"runsc"`` for gVisor) and ``images`` the image per
+    language; by default ``SANDBOX_KERNEL_RUNTIME`` and ``SANDBOX_KERNEL_<LANGUAGE>_IMAGE``
+    (``sandbox_kernel.config``), else the daemon's default runtime and the built images.
+    ``limits`` default to ``Limits()``: front-ends pass ``load_config().limits``.
     ``warm`` keeps one started container per language and limits ready for the next ``run``
     (each still serves one run only); turn it off for a process that runs once and exits.
     ``backend`` is a ``Backend`` or the name of one (default ``"docker"``, whose daemon is
@@ -213,9 +215,10 @@ class DockerSandbox:
     ) -> None:
         if limits is not None and not isinstance(limits, Limits):
             raise ValueError(f"limits must be a Limits instance, not {type(limits).__name__}")
+        self.config = load_config()
         self.limits = limits or Limits()
         self.images = {resolve_language(k).name: v for k, v in (images or {}).items()}
-        self.runtime = runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None
+        self.runtime = runtime or self.config.runtime
         self.base_url = base_url
         self._backend_choice = backend
         self._backend: Backend | None = None
@@ -255,7 +258,7 @@ class DockerSandbox:
         _ = self.backend
 
     def image_for(self, language: Language) -> str:
-        return self.images.get(language.name) or language.image
+        return self.images.get(language.name) or self.config.image_for(language)
 
     def resolve_limits(self, limits: Limits | None) -> Limits:
         if limits is None:

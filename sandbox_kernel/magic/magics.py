@@ -35,6 +35,7 @@ from IPython.core.magic import (
     no_var_expand,
 )
 
+from sandbox_kernel.config import load_config
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
@@ -247,12 +248,12 @@ class SandboxMagics(Magics):
     """The ``%%sandbox`` family, with the notebook's defaults and its named sessions.
 
     Defaults set with ``%sandbox_config`` live here (one instance per shell), start from
-    ``Limits()`` like everything else in the project, and apply to later cells only.
+    the environment (``sandbox_kernel.config``) like every front-end; they apply to later cells.
     """
 
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell=shell)
-        self.limits = Limits()
+        self.limits = load_config().limits
         self.images: dict[str, str] = {}
         """Per-language image overrides set with ``%sandbox_config --image``."""
         self.runtime: str | None = None
@@ -274,7 +275,7 @@ class SandboxMagics(Magics):
         return engine
 
     def image_for(self, language: Language, images: dict[str, str]) -> str:
-        return images.get(language.name) or language.image
+        return images.get(language.name) or load_config().image_for(language)
 
     def shutdown(self) -> None:
         """Close every session (removing its container); safe to call more than once."""
@@ -497,7 +498,7 @@ class SandboxMagics(Magics):
     def sandbox_config(self, line: str) -> None:
         """Show (no options) or set the defaults of the %%sandbox cells that follow.
 
-        Limits start from the project's defaults (sandbox_kernel.Limits()). New settings apply
+        Limits start from the environment (sandbox_kernel.config). New settings apply
         to later one-shot cells and to sessions started later; a running session keeps what it
         was started with, except the timeout, which applies to every later cell.
 
@@ -506,7 +507,7 @@ class SandboxMagics(Magics):
             %sandbox_config --timeout 5 --memory 128m --image python=my-python:3.12
         """
         args = _parse(SandboxMagics.sandbox_config, line)
-        limits = Limits() if args.reset else self.limits
+        limits = load_config().limits if args.reset else self.limits
         images = {} if args.reset else dict(self.images)
         runtime = None if args.reset else self.runtime
         try:
