@@ -21,7 +21,7 @@ from ipykernel.kernelbase import Kernel
 from jupyter_client.session import Session
 from traitlets import Enum, TraitError
 
-from sandbox_kernel import __version__
+from sandbox_kernel._version import __version__
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import InputCallback
 from sandbox_kernel.errors import SandboxError

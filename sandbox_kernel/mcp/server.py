@@ -26,7 +26,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field, JsonValue
 
-from sandbox_kernel import __version__
+from sandbox_kernel._version import __version__
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import format_size
