@@ -6,7 +6,7 @@ import pytest
 
 from sandbox_kernel.config import Config, limit_variable, load_config
 from sandbox_kernel.languages import LANGUAGES
-from sandbox_kernel.limits import MiB, Limits
+from sandbox_kernel.limits import Limits, MiB
 
 
 def test_empty_environment_gives_the_project_defaults() -> None:

@@ -6,7 +6,7 @@ import docker
 
 from sandbox_kernel.backends.docker.spec import create_kwargs, gvisor_host_pids
 from sandbox_kernel.engine.hardening import SANDBOX_USER, WORKDIR, container_spec
-from sandbox_kernel.limits import MiB, Limits
+from sandbox_kernel.limits import Limits, MiB
 
 OFFLINE = docker.APIClient(base_url="unix:///nonexistent/docker.sock", version="1.41")
 
