@@ -4,7 +4,7 @@ Importing the package imports no container library and starts no thread: the eng
 backend (docker-py) on first use.
 """
 
-from sandbox_kernel._version import __version__
+from sandbox_kernel._version import __version__ as __version__
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.errors import SandboxError, SandboxUnavailable
 from sandbox_kernel.limits import Limits
