@@ -223,6 +223,8 @@ class DockerSandbox:
         self._backend_choice = backend
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
+        self._reaped: list[str] = []
+        """Orphans the janitor removed when this engine connected, for ``reap_orphans``."""
         self._sessions: set[SandboxSession] = set()
         self._pool = WarmPool(self._launch, self._discard) if warm else None
         if self._pool is not None:
@@ -250,7 +252,7 @@ class DockerSandbox:
                 self._backend = backend
                 if not _janitor_done:
                     _janitor_done = True
-                    ownership.reap_orphans(backend)
+                    self._reaped = ownership.reap_orphans(backend)
             return self._backend
 
     def connect(self) -> None:
@@ -407,7 +409,7 @@ class DockerSandbox:
                 self._discard(launched)
         result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
                                  timed_out=timed_out, oom_killed=oom)
-        return output.finish(result)
+        return output.finish(result).settle(limits.memory, seconds)
 
     @staticmethod
     def _wait_for_exit(
@@ -483,4 +485,6 @@ class DockerSandbox:
 
     def reap_orphans(self) -> list[str]:
         """Remove containers of ours whose owning process is gone (``sandbox-kernel cleanup``)."""
-        return ownership.reap_orphans(self.backend)
+        backend = self.backend
+        reaped, self._reaped = self._reaped, []
+        return reaped + ownership.reap_orphans(backend)

@@ -21,7 +21,7 @@ from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ class SandboxSession:
             result = self._collect(cell_id, started + seconds, on_output, on_input)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
-            return result
+            return result.settle(self.limits.memory, seconds)
 
     def _collect(
         self,
@@ -387,11 +387,9 @@ class SandboxSession:
                 self.container_id)
         except Exception:  # noqa: BLE001 - removed under us: the status is unknown
             result.exit_code = None
-        if result.oom_killed:
-            reason = f"killed: out of memory, limit {format_size(self.limits.memory)}"
-        else:
-            reason = f"the process exited with exit status {result.exit_code}"
-        self._abandon(result, reason)
+        result.state_lost = True
+        lost = result.settle(self.limits.memory).outcome
+        self._abandon(result, lost.lost_reason if lost and lost.lost_reason else "it exited")
 
     def _mark_dead(self, reason: str) -> None:
         self._dead_reason = reason

@@ -468,8 +468,8 @@ class SandboxMagics(Magics):
             user_ns[request.result] = result
         if result is not None and result.notice:
             print(f"[sandbox] {result.notice}", file=sys.stderr, flush=True)
-        cause = failure_cause(result, timeout=request.timeout, memory=request.limits.memory,
-                              interrupted=outcome.interrupted, killed=outcome.killed)
+        cause = failure_cause(result, timeout=request.timeout, interrupted=outcome.interrupted,
+                              killed=outcome.killed)
         if cause is not None:
             failure = SandboxCellError(
                 f"{cell_label(request.language, request.session)} failed: {cause}", result)

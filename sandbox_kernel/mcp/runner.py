@@ -132,11 +132,7 @@ def shape_output(result: ExecutionResult, session: str | None = None) -> ExecOut
 
 
 def _outcome(result: ExecutionResult) -> str:
-    if result.timed_out:
-        return "timeout"
-    if result.oom_killed:
-        return "oom"
-    return "ok" if result.ok else "error"
+    return result.verdict.audit_name
 
 
 def _clip(value: object) -> object:
