@@ -7,9 +7,10 @@ options, command-line flags) override it; invalid values are ``ValueError`` nami
 
 Variables: ``SANDBOX_KERNEL_<LIMIT>`` for each field of ``Limits`` except ``network`` (MEMORY,
 CPUS, PIDS, TIMEOUT, MAX_TIMEOUT, MAX_OUTPUT, ...), ``SANDBOX_KERNEL_RUNTIME``,
-``SANDBOX_KERNEL_<LANGUAGE>_IMAGE``, ``SANDBOX_KERNEL_MODE`` (kernels: ``session`` or ``fresh``) and
-``SANDBOX_KERNEL_MCP_AUDIT_LOG``. ``SANDBOX_KERNEL_MAX_TIMEOUT`` is the operator's ceiling on any
-one run (default 120 s): users can lower their timeout, never exceed it.
+``SANDBOX_KERNEL_<LANGUAGE>_IMAGE``, ``SANDBOX_KERNEL_MODE`` (kernels: ``session`` or ``fresh``),
+``SANDBOX_KERNEL_MCP_AUDIT_LOG`` and ``SANDBOX_KERNEL_MAX_SESSIONS`` (named sessions kept at once
+by the magic or an MCP server, default 8). ``SANDBOX_KERNEL_MAX_TIMEOUT`` is the operator's
+ceiling on any one run (default 120 s): users can lower their timeout, never exceed it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sandbox_kernel.languages import LANGUAGES, Language
 from sandbox_kernel.limits import SIZE_FIELDS, Limits
 
 ENV_PREFIX = "SANDBOX_KERNEL_"
+DEFAULT_MAX_SESSIONS = 8
 MODES = ("session", "fresh")
 NOT_FROM_ENVIRONMENT = frozenset({"network"})
 """Limits no variable may change: network access is for trusted code, asked for in code."""
@@ -47,6 +49,8 @@ class Config:
     """Language name -> image, for languages whose image the environment overrides."""
     mode: str = "session"
     audit_log: str | None = None
+    max_sessions: int = DEFAULT_MAX_SESSIONS
+    """Named sessions one front-end keeps at once (magic, MCP); 0 turns them off."""
 
     def image_for(self, language: Language) -> str:
         """The image of ``language``: the environment's override, else the built one."""
@@ -99,4 +103,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         images=images,
         mode=mode,
         audit_log=environ.get(ENV_PREFIX + "MCP_AUDIT_LOG", "").strip() or None,
+        max_sessions=int(_number(ENV_PREFIX + "MAX_SESSIONS",
+                                 environ.get(ENV_PREFIX + "MAX_SESSIONS", "").strip()
+                                 or str(DEFAULT_MAX_SESSIONS), int)),
     )

@@ -54,8 +54,8 @@ class Outcome:
 
     @property
     def status(self) -> str:
-        """The exit status in words (``exit status 137 (killed by signal 9)``)."""
-        return describe_status(self.exit_code, self.kind not in ("timeout", "interrupted"))
+        """The exit status in words (``exit status 137``); ``cause`` names any signal."""
+        return describe_status(self.exit_code, signalled=False)
 
     @property
     def audit_name(self) -> str:

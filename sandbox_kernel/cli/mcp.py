@@ -36,7 +36,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="sandboxes running at once; further calls wait their turn "
                              "(default 4)")
     parser.add_argument("--max-sessions", type=int, default=None, metavar="N",
-                        help="named sessions kept alive at once, 0 disables them (default 8)")
+                        help="named sessions kept alive at once, 0 disables them (default 8; "
+                             "environment: SANDBOX_KERNEL_MAX_SESSIONS)")
     parser.add_argument("--audit-log", default=None, metavar="PATH",
                         help="append one JSON line per execution to PATH ('-' for stderr; "
                              "default $SANDBOX_KERNEL_MCP_AUDIT_LOG, else stderr)")
@@ -52,11 +53,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
     Imported late: the server modules come with the ``mcp`` extra; ``--help`` works without it.
     """
-    from sandbox_kernel.mcp.runner import (
-        DEFAULT_MAX_CONCURRENT,
-        DEFAULT_MAX_SESSIONS,
-        ServerConfig,
-    )
+    from sandbox_kernel.mcp.runner import DEFAULT_MAX_CONCURRENT, ServerConfig
 
     config = load_config()
     limits = limits_from_args(args)
@@ -65,7 +62,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         languages=tuple(args.language or LANGUAGES),
         max_concurrent=(DEFAULT_MAX_CONCURRENT if args.max_concurrent is None
                         else args.max_concurrent),
-        max_sessions=DEFAULT_MAX_SESSIONS if args.max_sessions is None else args.max_sessions,
+        max_sessions=config.max_sessions if args.max_sessions is None else args.max_sessions,
         audit_log=args.audit_log or config.audit_log,
         runtime=args.runtime or config.runtime,
     )

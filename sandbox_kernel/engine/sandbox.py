@@ -21,6 +21,7 @@ from sandbox_kernel.backends import Backend, ContainerInfo, load_backend
 from sandbox_kernel.config import load_config
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.hardening import container_spec, is_gvisor
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.errors import SandboxError
@@ -37,8 +38,8 @@ PoolKey = tuple[str, str, Limits, "str | None"]
 OutputCallback = Callable[[str, str], None]
 """Receives ``(stream_name, text)`` as output arrives; called from a background thread."""
 
-# How long after the deadline we allow for the kill and the last bytes of output.
-KILL_GRACE = 1.5
+KILL_GRACE = STOP.output_grace
+"""How long after the deadline we allow for the kill and the last bytes of output."""
 # Looks at the container's state (spread over one second) before calling an exit 137 a kill.
 OOM_CHECKS = 10
 

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from sandbox_kernel.backends import Attachment
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.errors import SandboxError
@@ -31,7 +32,6 @@ InputCallback = Callable[[str, bool], "str | None"]
 """Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""
 
 START_TIMEOUT = 30.0
-INTERRUPT_GRACE = 2.0
 FLUSH_WAIT = 1.0
 
 _BOOT = {
@@ -258,6 +258,13 @@ class SandboxSession:
             return
         self.sandbox.signal(container_id, "SIGINT")
 
+    def kill(self) -> None:
+        """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)
+        and that the state was lost; the next cell starts a fresh sandbox."""
+        container_id = self.container_id
+        if container_id is not None:
+            self.sandbox.signal(container_id, "SIGKILL")
+
     # -- running cells --------------------------------------------------------------------------
 
     def run(self, code: str, timeout: float | None = None) -> ExecutionResult:
@@ -313,7 +320,7 @@ class SandboxSession:
             elif interrupted_at is None:
                 wait = deadline - now
             else:
-                wait = interrupted_at + INTERRUPT_GRACE - now
+                wait = interrupted_at + STOP.grace - now
             try:
                 kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
             except KeyboardInterrupt:

@@ -36,6 +36,7 @@ from IPython.core.magic import (
 )
 
 from sandbox_kernel.config import load_config
+from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
@@ -64,7 +65,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_SESSION_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _TOKEN = re.compile(r"\S+")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+\-]{0,254}")
 
@@ -257,7 +257,8 @@ class SandboxMagics(Magics):
         self.images: dict[str, str] = {}
         """Per-language image overrides set with ``%sandbox_config --image``."""
         self.runtime: str | None = None
-        self.sessions: dict[str, SessionEntry] = {}
+        self.sessions: SessionRegistry[str, SessionEntry] = SessionRegistry(
+            load_config().max_sessions)
         self._engines: dict[tuple[tuple[tuple[str, str], ...], str | None], DockerSandbox] = {}
         # A kernel shutting down exits its process: the exit hook closes the sessions' containers
         # (the engine's own hook would too, but closing here also tells the engine's bookkeeping).
@@ -279,7 +280,7 @@ class SandboxMagics(Magics):
 
     def shutdown(self) -> None:
         """Close every session (removing its container); safe to call more than once."""
-        entries, self.sessions = list(self.sessions.values()), {}
+        entries = self.sessions.clear()
         for entry in entries:
             with contextlib.suppress(Exception):
                 entry.session.close()
@@ -366,9 +367,10 @@ class SandboxMagics(Magics):
             raise _usage(exc) from None
         name = args.session
         if name is not None:
-            if not _SESSION_NAME.fullmatch(name):
-                raise UsageError(
-                    f"--session needs a name of letters, digits, '_', '.', '-', not {name!r}")
+            try:
+                check_session_name(name)
+            except ValueError as exc:
+                raise UsageError(f"--session: {exc}") from None
             entry = self.sessions.get(name)
             if entry is not None:
                 limits = self._check_session_options(entry, language, args, limits, images)
@@ -433,7 +435,11 @@ class SandboxMagics(Magics):
             session = engine.session(request.language.name, request.limits)
             entry = SessionEntry(request.session, request.language, session,
                                  engine.image_for(request.language))
-            self.sessions[request.session] = entry
+            try:
+                self.sessions.add(request.session, entry)
+            except ValueError as exc:
+                session.close()
+                raise UsageError(f"--session {request.session}: {exc}") from None
         session = entry.session
 
         def work(on_output: OutputCallback) -> ExecutionResult:
@@ -443,7 +449,7 @@ class SandboxMagics(Magics):
         entry.cells += 1
         if outcome.abandoned or (new_session and outcome.result is None and not session.alive):
             # It never started, or it is stuck for good (its container was killed): forget it.
-            self.sessions.pop(entry.name, None)
+            self.sessions.pop(entry.name)
             if not outcome.abandoned:
                 session.close()
         return outcome
@@ -583,12 +589,13 @@ class SandboxMagics(Magics):
                              "%sandbox_sessions lists them")
         unknown = [name for name in names if name not in self.sessions]
         if unknown:
-            known = ", ".join(self.sessions) or "none"
+            known = ", ".join(self.sessions.keys()) or "none"
             raise UsageError(f"no sandbox session {', '.join(map(repr, unknown))} "
                              f"(sessions: {known})")
         for name in names:
             entry = self.sessions.pop(name)
-            entry.session.close()
+            if entry is not None:
+                entry.session.close()
             print(f"Stopped sandbox session {name!r}.")
         if args.all and not names:
             print("No sandbox sessions to stop.")
