@@ -14,7 +14,6 @@ from sandbox_kernel import DockerSandbox, SandboxError
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 
-
 UNIT_TIER = os.path.join(os.path.dirname(__file__), "unit") + os.sep
 
 
