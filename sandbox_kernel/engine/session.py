@@ -7,7 +7,6 @@ socket, no new container and no ``docker exec``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import secrets
@@ -17,11 +16,8 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import docker
-import requests.exceptions
-
-from sandbox_kernel.backends.docker.attach import AttachPump
-from sandbox_kernel.backends.docker.client import open_attach_socket, translate
+from sandbox_kernel.backends import Attachment
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.rich import (
     DisplayCallback,
     DisplayLog,
@@ -33,7 +29,7 @@ from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -43,7 +39,6 @@ InputCallback = Callable[[str, bool], "str | None"]
 """Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""
 
 START_TIMEOUT = 30.0
-INTERRUPT_GRACE = 2.0
 FLUSH_WAIT = 1.0
 MAX_MATCHES = 1000
 
@@ -148,7 +143,7 @@ class SandboxSession:
         self.language = language
         self.limits = limits
         self.container_id: str | None = None
-        self._pump: AttachPump | None = None
+        self._pump: Attachment | None = None
         self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self._backlog = OutputBacklog(limits.max_output)
         self._lock = threading.RLock()
@@ -178,7 +173,7 @@ class SandboxSession:
             if self.alive:
                 return
             self._discard_container()
-            api = self.sandbox.api()
+            backend = self.sandbox.backend
             token = secrets.token_hex(16)
             scanners = {
                 STDOUT: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
@@ -207,14 +202,13 @@ class SandboxSession:
             self.container_id = container_id
             self._dead_reason = None
             try:
-                pump = AttachPump(open_attach_socket(api, container_id), on_frame, "session",
-                                  on_eof=lambda: events.put(("eof", 0, None)))
-                pump.start()
+                pump = backend.attach(container_id, on_frame,
+                                      lambda: events.put(("eof", 0, None)), "session")
                 self._pump = pump
-                api.start(container_id)
-            except Exception as exc:
+                backend.start(container_id)
+            except BaseException:
                 self._discard_container()
-                raise translate(exc, self.sandbox.image_for(self.language)) from None
+                raise
             pump.send(source, START_TIMEOUT)
             early: list[bytes] = []
             deadline = time.monotonic() + START_TIMEOUT
@@ -247,7 +241,7 @@ class SandboxSession:
         self._closed = True
         container_id = self.container_id
         if container_id is not None:
-            remove_container(self.sandbox.api(), container_id)
+            remove_container(self.sandbox.backend, container_id)
         with self._lock:
             self._closed = True
             self._discard_container()
@@ -264,7 +258,7 @@ class SandboxSession:
             self._pump.close()
             self._pump = None
         if self.container_id is not None:
-            remove_container(self.sandbox.api(), self.container_id)
+            remove_container(self.sandbox.backend, self.container_id)
             self.container_id = None
 
     def interrupt(self) -> None:
@@ -272,8 +266,14 @@ class SandboxSession:
         container_id = self.container_id
         if container_id is None:
             return
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-            self.sandbox.api().kill(container_id, signal="SIGINT")
+        self.sandbox.signal(container_id, "SIGINT")
+
+    def kill(self) -> None:
+        """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)
+        and that the state was lost; the next cell starts a fresh sandbox."""
+        container_id = self.container_id
+        if container_id is not None:
+            self.sandbox.signal(container_id, "SIGKILL")
 
     # -- running cells --------------------------------------------------------------------------
 
@@ -313,7 +313,7 @@ class SandboxSession:
             result = self._collect(cell_id, started + seconds, on_output, on_input, on_display)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
-            return result
+            return result.settle(self.limits.memory, seconds)
 
     def _collect(
         self,
@@ -337,7 +337,7 @@ class SandboxSession:
             elif interrupted_at is None:
                 wait = deadline - now
             else:
-                wait = interrupted_at + INTERRUPT_GRACE - now
+                wait = interrupted_at + STOP.grace - now
             try:
                 kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
             except KeyboardInterrupt:
@@ -411,20 +411,16 @@ class SandboxSession:
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
         """The driver exited (exit, out of memory, killed): report how, drop the container."""
-        api = self.sandbox.api()
         assert self.container_id is not None
         try:
-            status = api.wait(self.container_id, timeout=10)
-            result.exit_code = int(status.get("StatusCode", -1))
+            result.exit_code = self.sandbox.backend.wait(self.container_id, 10.0)
             result.oom_killed = result.exit_code == 137 and self.sandbox.oom_killed(
                 self.container_id)
         except Exception:  # noqa: BLE001 - removed under us: the status is unknown
             result.exit_code = None
-        if result.oom_killed:
-            reason = f"killed: out of memory, limit {format_size(self.limits.memory)}"
-        else:
-            reason = f"the process exited with exit status {result.exit_code}"
-        self._abandon(result, reason)
+        result.state_lost = True
+        lost = result.settle(self.limits.memory).outcome
+        self._abandon(result, lost.lost_reason if lost and lost.lost_reason else "it exited")
 
     def _mark_dead(self, reason: str) -> None:
         self._dead_reason = reason
