@@ -134,6 +134,23 @@ def test_display_update_and_clear_output(kc: BlockingKernelClient) -> None:
     assert cell.outputs[2]["content"] == {"wait": True}
 
 
+def test_rich_reprs_pass_the_output_policy(kc: BlockingKernelClient) -> None:
+    """``_repr_html_`` and ``HTML`` show as HTML, cleaned; script and JavaScript never arrive."""
+    cell = ok(kc, "class Table:\n"
+                  "    def _repr_html_(self):\n"
+                  "        return '<table><tr><td onmouseover=\"alert(1)\">x</td></tr></table>'\n"
+                  "from IPython.display import HTML, Javascript, display\n"
+                  "display(HTML('<b>bold</b><script>window.pwned = 1</script>'))\n"
+                  "display(Javascript('window.pwned = 1'))\n"
+                  "Table()")
+    html = cell.of_type("display_data")[0]["data"]["text/html"]
+    assert "<b>bold</b>" in html and "script" not in html and "pwned" not in html
+    assert not any("application/javascript" in d["data"] for d in cell.of_type("display_data"))
+    assert "application/javascript" in cell.text("stderr")  # a visible note
+    (value,) = cell.of_type("execute_result")
+    assert "<td>x</td>" in value["data"]["text/html"] and "alert" not in value["data"]["text/html"]
+
+
 def test_matplotlib_figures_are_inline_pngs(kc: BlockingKernelClient) -> None:
     cell = ok(kc, "import matplotlib.pyplot as plt\nplt.plot(range(1000));")
     (figure,) = cell.of_type("display_data")

@@ -60,6 +60,8 @@ class TestSandboxPython(SandboxKernelTests):
     code_display_data = [
         {"code": "from IPython.display import display\ndisplay({'a': 1})", "mime": "text/plain"},
         {"code": "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);", "mime": "image/png"},
+        {"code": "from IPython.display import HTML, display\ndisplay(HTML('<b>bold</b>'))",
+         "mime": "text/html"},
     ]
     code_clear_output = "from IPython.display import clear_output\nprint('gone')\nclear_output()"
     code_page_something = "print?"

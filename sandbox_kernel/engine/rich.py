@@ -12,11 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox_kernel.limits import MiB
+from sandbox_kernel.output_policy import OutputBudget, OutputPolicy
 
 KINDS = ("display_data", "update_display_data", "execute_result", "clear_output")
-MAX_DISPLAY_ID = 256
+RICH_TYPES = ("display", "execute_result", "clear_output")
+"""Protocol message types that carry rich output."""
 MAX_PAYLOAD_ITEMS = 16
+POLICY = OutputPolicy()
+"""The policy every front-end's rich output goes through (``output_policy.py``)."""
 
 
 @dataclass(frozen=True)
@@ -43,33 +46,45 @@ DisplayCallback = Callable[[RichOutput], None]
 """Called in order, from the thread that collects the cell, for every rich output."""
 
 
-def rich_output(message: dict[str, Any]) -> RichOutput | None:
-    """The ``RichOutput`` a driver message describes, or ``None`` if it is not a valid one.
+def rich_output(message: dict[str, Any], budget: OutputBudget) -> RichOutput | None:
+    """The ``RichOutput`` a driver message describes after the output policy, or ``None``.
 
     Accepts the protocol's ``display`` (``data``, ``metadata``, ``transient``, ``update``),
-    ``execute_result`` (``data``, ``metadata``) and ``clear_output`` (``wait``).
+    ``execute_result`` (``data``, ``metadata``) and ``clear_output`` (``wait``); what the policy
+    drops leaves a note in ``budget`` (the caller shows it as stderr).
     """
     kind = message.get("type")
+    content: dict[str, Any] = {"data": message.get("data"), "metadata": message.get("metadata")}
     if kind == "clear_output":
-        return RichOutput("clear_output", wait=message.get("wait") is True)
-    if kind not in ("display", "execute_result"):
+        msg_type, content = "clear_output", {"wait": message.get("wait")}
+    elif kind == "execute_result":
+        msg_type = "execute_result"
+    elif kind == "display":
+        msg_type = "update_display_data" if message.get("update") is True else "display_data"
+        content["transient"] = message.get("transient")
+    else:
         return None
-    policed = police_bundle(message.get("data"), message.get("metadata"))
-    if policed is None:
+    safe = POLICY.message(msg_type, content, budget)
+    if safe is None:
         return None
-    data, metadata = policed
-    if kind == "execute_result":
-        return RichOutput("execute_result", data, metadata)
-    transient = message.get("transient")
-    display_id = transient.get("display_id") if isinstance(transient, dict) else None
-    if not isinstance(display_id, str) or not 0 < len(display_id) <= MAX_DISPLAY_ID:
-        display_id = None
-    update = message.get("update") is True and display_id is not None
-    return RichOutput("update_display_data" if update else "display_data", data, metadata,
-                      display_id)
+    if safe.display is None:
+        return RichOutput("clear_output", wait=safe.content.get("wait") is True)
+    shown = safe.display
+    return RichOutput(safe.msg_type, dict(shown.data), dict(shown.metadata), shown.display_id)
 
 
-def payloads(value: object) -> list[dict[str, Any]]:
+def police_bundle(
+    data: object, metadata: object, budget: OutputBudget | None = None
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A MIME bundle that is not a cell output (a pager page, an inspect reply) after the
+    policy: ``(data, metadata)``, or ``None`` when nothing of it may be shown."""
+    shown = POLICY.display(data, metadata, budget or POLICY.budget(), counted=False)
+    if shown is None:
+        return None
+    return dict(shown.data), dict(shown.metadata)
+
+
+def payloads(value: object, budget: OutputBudget | None = None) -> list[dict[str, Any]]:
     """The execute reply payloads of a ``done`` message that are valid, rebuilt field by field.
 
     Known sources: ``page`` (``data`` policed like a display, ``start``), ``ask_exit``
@@ -83,7 +98,7 @@ def payloads(value: object) -> list[dict[str, Any]]:
             continue
         source = item.get("source")
         if source == "page":
-            policed = police_bundle(item.get("data"), {})
+            policed = police_bundle(item.get("data"), {}, budget)
             start = item.get("start")
             if policed is not None:
                 kept.append({"source": "page", "data": policed[0],
@@ -124,20 +139,3 @@ class DisplayLog:
                 self._ids.setdefault(output.display_id, []).append(len(self.items))
             self.items.append(output.bundle())
 
-
-
-# Until the output policy module lands: a strict stand-in that keeps only inert types.
-_INERT = ("text/plain", "image/png", "image/jpeg", "image/gif", "application/json")
-_MAX_ITEM = 4 * MiB
-
-
-def police_bundle(data: object, metadata: object) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    if not isinstance(data, dict):
-        return None
-    kept = {mime: value for mime, value in data.items()
-            if mime in _INERT and (isinstance(value, str) and len(value) <= _MAX_ITEM
-                                   or mime == "application/json")}
-    if not kept:
-        return None
-    meta = metadata if isinstance(metadata, dict) else {}
-    return kept, {mime: meta[mime] for mime in kept if isinstance(meta.get(mime), dict)}

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.rich import (
+    POLICY,
+    RICH_TYPES,
     DisplayCallback,
     DisplayLog,
     payloads,
@@ -30,6 +32,7 @@ from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerSc
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits
+from sandbox_kernel.output_policy import OutputBudget
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -327,6 +330,7 @@ class SandboxSession:
                    STDERR: CappedStream("stderr", self.limits.max_output)}
         result = ExecutionResult()
         displays = DisplayLog()
+        budget = POLICY.budget()
         done: dict[str, Any] | None = None
         flushed = False
         interrupted_at: float | None = None
@@ -374,13 +378,19 @@ class SandboxSession:
                     flushed = True
                 elif kind_of == "input" and data.get("id") == cell_id:
                     self._answer_input(data, on_input)
-                elif data.get("id") == cell_id and (output := rich_output(data)) is not None:
-                    displays.add(output)
-                    if on_display is not None:
-                        on_display(output)
+                elif data.get("id") == cell_id and data.get("type") in RICH_TYPES:
+                    output = rich_output(data, budget)
+                    self._show_notes(budget, streams[STDERR], on_output)
+                    if output is not None:
+                        displays.add(output)
+                        if on_display is not None:
+                            on_display(output)
             elif kind == "eof":
                 self._finish_dead_container(result)
                 break
+        if done is not None:
+            result.payload = payloads(done.get("payload"), budget)
+            self._show_notes(budget, streams[STDERR], on_output)
         for stream_id, stream in streams.items():
             stream.dropped += self._backlog.take_dropped(stream_id)
             tail = stream.flush()
@@ -392,13 +402,21 @@ class SandboxSession:
         if done is not None:
             result.exit_code = done["status"]
             result.value = displays.value if done["value"] is None else done["value"]
-            result.payload = payloads(done.get("payload"))
             result.execution_count = done["execution_count"]
             result.error = done["error"]
             result.peak_memory = done["peak_memory"]
             result.interrupted = result.interrupted or result.exit_code == 130 or bool(
                 result.error and result.error.get("ename") == "KeyboardInterrupt")
         return result
+
+    @staticmethod
+    def _show_notes(budget: OutputBudget, stderr: CappedStream,
+                    on_output: OutputCallback | None) -> None:
+        """The output policy's notes about what it dropped, shown as the cell's stderr."""
+        for note in budget.take_notes():
+            text = stderr.feed((note + "\n").encode())
+            if text and on_output is not None:
+                on_output(stderr.name, text)
 
     def _answer_input(self, request: dict[str, Any], on_input: InputCallback | None) -> None:
         reply = None
