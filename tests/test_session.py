@@ -232,3 +232,19 @@ def test_node_driver_names_do_not_clash_with_cells(sandbox: DockerSandbox) -> No
     with sandbox.session("node") as node:
         assert node.run("const fs = require('fs'); const util = require('util')").error is None
         assert node.run("typeof send + ' ' + typeof TOKEN").value == "'undefined undefined'"
+
+
+def test_an_image_without_ipython_runs_plain_python() -> None:
+    """The ``python-minimal`` image has no IPython: cells run as plain Python, and IPython syntax
+    fails with an error that says the image lacks IPython."""
+    sandbox = DockerSandbox(images={"python": "sandbox-kernel-python-minimal:latest"})
+    try:
+        with sandbox.session("python") as session:
+            assert session.run("x = 6\nx * 7").value == "42"
+            assert session.run("True.__class__").value == "<class 'bool'>"
+            for code in ("%timeit 1", "!ls", "print?"):
+                result = session.run(code)
+                assert result.error is not None and result.error["ename"] == "SyntaxError"
+                assert "lacks IPython" in result.error["evalue"], result.error
+    finally:
+        sandbox.cleanup_all()

@@ -188,8 +188,8 @@ class PlainRunner:
 
             if re.search(IPYTHON_SYNTAX, code, re.M):
                 raise SyntaxError(
-                    "IPython syntax (%magic, !command, ?help) needs IPython, which this sandbox "
-                    f"image lacks (python {sys.version.split()[0]}); {exc.msg}") from None
+                    "IPython syntax (%magic, !command, ?help) needs IPython: this sandbox image "
+                    f"lacks IPython (python {sys.version.split()[0]}); {exc.msg}") from None
             raise
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
