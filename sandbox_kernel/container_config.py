@@ -8,6 +8,8 @@ import docker
 from docker.types import LogConfig, Ulimit
 
 from sandbox_kernel.limits import Limits
+from sandbox_kernel.security import seccomp
+from sandbox_kernel.security.masked_paths import MASKED_PATHS
 
 WORKDIR = "/workspace"
 SANDBOX_USER = "65534:65534"
@@ -63,6 +65,8 @@ def create_kwargs(
         Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
         Ulimit(name="fsize", soft=limits.max_file_size, hard=limits.max_file_size),
         Ulimit(name="core", soft=0, hard=0),
+        # No POSIX message queue: RLIMIT_MSGQUEUE is counted per host uid, shared by all sandboxes.
+        Ulimit(name="msgqueue", soft=0, hard=0),
     ]
     pids = limits.pids
     if is_gvisor(runtime):
@@ -76,7 +80,7 @@ def create_kwargs(
         nano_cpus=int(limits.cpus * 1e9),
         pids_limit=pids,
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
+        security_opt=["no-new-privileges", seccomp.profile().security_opt],
         read_only=True,
         tmpfs={
             "/tmp": f"{tmpfs_opts},size={limits.tmp_size}",
@@ -96,6 +100,7 @@ def create_kwargs(
         # life of a session) and parse it line by line in dockerd: no log is kept at all.
         log_config=LogConfig(type=LogConfig.types.NONE),
     )
+    host_config["MaskedPaths"] = list(MASKED_PATHS)  # docker-py has no parameter for it
     return {
         "image": image,
         "command": command,

@@ -33,6 +33,9 @@ echo "pid1=$(tr '\0' ' ' < /proc/1/cmdline | cut -c1-40)"
 echo "docker_socket=$([ -e /var/run/docker.sock ] && echo present || echo absent)"
 echo "nofile=$(ulimit -n)"
 echo "core=$(ulimit -c)"
+echo "msgqueue=$(ulimit -q)"
+echo "seccomp=$(awk '/^Seccomp:/ {print $2}' /proc/self/status)"
+echo "userns=$(unshare -Ur true 2>/dev/null && echo allowed || echo refused)"
 """
 
 
@@ -84,7 +87,30 @@ def _expected_inside(limits: Limits, gvisor: bool) -> dict[str, tuple[str, bool 
         "no_new_privs": ("1", None if gvisor else True),
         "docker_socket": ("absent", True),
         "core": ("0", True),
+        "msgqueue": ("0", True),
+        # 2: a seccomp filter is in force (gVisor shows 0 when runsc ignores the OCI profile).
+        "seccomp": ("2", True),
+        "userns": ("refused", True),
     }
+
+
+def _seccomp_rows(report: Report, runtimes: dict[str, Any], in_use: str) -> None:
+    """The profile every container names, and whether each gVisor runtime applies it."""
+    from sandbox_kernel.container_config import is_gvisor
+    from sandbox_kernel.security import seccomp
+
+    shipped = seccomp.profile()
+    report.add("seccomp profile", f"sandbox-kernel sha256:{shipped.sha256[:16]}, based on "
+               f"{shipped.upstream}", True)
+    for name, config in sorted(runtimes.items()):
+        if not is_gvisor(name):
+            continue
+        if seccomp.gvisor_applies_seccomp(config):
+            report.add(f"seccomp under {name}", "applied (--oci-seccomp)", True)
+        else:
+            report.add(f"seccomp under {name}", "NOT applied: add \"--oci-seccomp\" to its "
+                       "runtimeArgs in daemon.json, then reload dockerd (kill -HUP)",
+                       False if name == in_use else None)
 
 
 def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
@@ -128,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
                "not registered: run `bash scripts/bootstrap.sh setup`", "runsc" in runtimes or None)
     in_use = runtime or info.get("DefaultRuntime", "runc")
     report.add("runtime in use", in_use, runtime is None or runtime in runtimes)
+    _seccomp_rows(report, info.get("Runtimes", {}), in_use)
     statuses = image_status()
     for name, language in LANGUAGES.items():
         status = statuses.get(name, "missing")

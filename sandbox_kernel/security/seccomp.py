@@ -1,0 +1,55 @@
+"""Our seccomp profile, shipped in the package so that no sandbox depends on the daemon's default.
+
+Docker applies its built-in default profile when a container names none, and that default is as
+old as the daemon: Debian's Docker 20.10 still allows io_uring and every socket family (AF_VSOCK,
+NETLINK_KOBJECT_UEVENT, ...). `seccomp.json` is Docker's current upstream default with our changes
+(see its `comment` and `scripts/make_seccomp_profile.py`, which generates it); every container
+names it in `security_opt` (`container_config.py`). runc applies it; runsc applies it only when
+it runs with `--oci-seccomp` (`gvisor_applies_seccomp`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+PROFILE_FILE = "seccomp.json"
+OCI_SECCOMP_FLAG = "--oci-seccomp"
+
+
+@dataclass(frozen=True)
+class SeccompProfile:
+    text: str
+    """The profile as Docker's JSON format, exactly as shipped (about 15 KB)."""
+    sha256: str
+    """Hex digest of ``text`` encoded as UTF-8: names the profile in force (``doctor``)."""
+    upstream: str
+    """The Docker default it is based on: repository, tag and commit (the JSON's ``upstream``)."""
+
+    @property
+    def security_opt(self) -> str:
+        """The ``security_opt`` entry that applies the profile: ``seccomp=<json text>``."""
+        return f"seccomp={self.text}"
+
+
+@functools.cache
+def profile() -> SeccompProfile:
+    """The shipped profile; read once. Raises ``FileNotFoundError`` if the package is broken."""
+    text = resources.files(__package__).joinpath(PROFILE_FILE).read_text(encoding="utf-8")
+    upstream = str(json.loads(text)["upstream"])
+    return SeccompProfile(text, hashlib.sha256(text.encode("utf-8")).hexdigest(), upstream)
+
+
+def gvisor_applies_seccomp(runtime_config: dict[str, Any] | None) -> bool:
+    """Whether a runsc runtime applies the OCI seccomp profile inside its sandbox.
+
+    ``runtime_config`` is the runtime's entry of ``docker info``'s ``Runtimes``
+    (``{"path": ..., "runtimeArgs": [...]}``). runsc ignores the container's profile unless it
+    runs with ``--oci-seccomp`` (a global flag: only the daemon's ``runtimeArgs`` can set it).
+    """
+    args = (runtime_config or {}).get("runtimeArgs") or []
+    return any(arg in (OCI_SECCOMP_FLAG, f"{OCI_SECCOMP_FLAG}=true") for arg in args)
