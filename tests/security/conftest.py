@@ -15,12 +15,17 @@ import pytest
 
 from sandbox_kernel import DockerSandbox, ownership
 from sandbox_kernel.docker_api import connect
+from sandbox_kernel.security.seccomp import gvisor_applies_seccomp
 
 GVISOR = "runsc"
+RUNSC_ENTRY = (
+    '{"runtimes": {"runsc": {"path": "/usr/bin/runsc", '
+    '"runtimeArgs": ["--network=none", "--oci-seccomp"]}}}'
+)
 REGISTER_RUNSC = (
-    'merge {"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}}} '
-    "into /etc/docker/daemon.json and restart dockerd (`bash scripts/bootstrap.sh setup` does "
-    "this when it starts the daemon itself)"
+    f"merge {RUNSC_ENTRY} into /etc/docker/daemon.json and restart dockerd, or reload it with "
+    "`kill -HUP $(pidof dockerd)` (`bash scripts/bootstrap.sh setup` does this when it starts "
+    "the daemon itself)"
 )
 
 
@@ -35,9 +40,15 @@ def registered_runtimes() -> tuple[str, ...]:
     return tuple(sorted(connect().info().get("Runtimes") or {}))
 
 
+@functools.cache
+def runtime_config(runtime: str) -> dict[str, object] | None:
+    return (connect().info().get("Runtimes") or {}).get(runtime)  # type: ignore[no-any-return]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
-    """A gVisor case fails (in its call phase, so it counts as failed) when runsc is missing."""
+    """A gVisor case fails (in its call phase, so it counts as failed) when runsc is missing, or
+    when it needs our seccomp profile (`seccomp_in_force`) and runsc runs without --oci-seccomp."""
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("runtime") == GVISOR:
         registered = registered_runtimes()
@@ -47,6 +58,20 @@ def pytest_runtest_call(item: pytest.Item) -> None:
                 f"(it has {', '.join(registered) or 'none'}); {REGISTER_RUNSC}",
                 pytrace=False,
             )
+        config = runtime_config(GVISOR)
+        if "seccomp_in_force" in getattr(item, "fixturenames", ()) and not (
+            gvisor_applies_seccomp(config)
+        ):
+            pytest.fail(f"the daemon runs {GVISOR} without --oci-seccomp ({config}), so gVisor "
+                        f"ignores the seccomp profile; {REGISTER_RUNSC}", pytrace=False)
+
+
+@pytest.fixture
+def seccomp_in_force(runtime: str | None) -> str | None:
+    """For tests that need our seccomp profile in force: under gVisor that takes runsc's
+    --oci-seccomp, a global flag (no per-container setting exists), and without it runsc ignores
+    every container's profile. `pytest_runtest_call` fails such a case (never skips it) then."""
+    return runtime
 
 
 @pytest.fixture(scope="session")
