@@ -69,7 +69,8 @@ def create_kwargs(
         Ulimit(name="msgqueue", soft=0, hard=0),
     ]
     pids = limits.pids
-    if is_gvisor(runtime):
+    gvisor = is_gvisor(runtime)
+    if gvisor:
         ulimits.append(Ulimit(name="nproc", soft=limits.pids, hard=limits.pids))
         pids = gvisor_host_pids(limits.pids)
     tmpfs_opts = "rw,nosuid,nodev,mode=1777"
@@ -80,7 +81,7 @@ def create_kwargs(
         nano_cpus=int(limits.cpus * 1e9),
         pids_limit=pids,
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges", seccomp.profile().security_opt],
+        security_opt=["no-new-privileges", seccomp.profile(gvisor).security_opt],
         read_only=True,
         tmpfs={
             "/tmp": f"{tmpfs_opts},size={limits.tmp_size}",

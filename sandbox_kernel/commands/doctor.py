@@ -106,7 +106,8 @@ def _seccomp_rows(report: Report, runtimes: dict[str, Any], in_use: str) -> None
         if not is_gvisor(name):
             continue
         if seccomp.gvisor_applies_seccomp(config):
-            report.add(f"seccomp under {name}", "applied (--oci-seccomp)", True)
+            report.add(f"seccomp under {name}", "applied (--oci-seccomp), gVisor variant "
+                       f"sha256:{seccomp.profile(gvisor=True).sha256[:16]}", True)
         else:
             report.add(f"seccomp under {name}", "NOT applied: add \"--oci-seccomp\" to its "
                        "runtimeArgs in daemon.json, then reload dockerd (kill -HUP)",

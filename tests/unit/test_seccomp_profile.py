@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox_kernel.container_config import create_kwargs
+from sandbox_kernel.container_config import create_kwargs, is_gvisor
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.security import seccomp
 from sandbox_kernel.security.masked_paths import MASKED_PATHS
@@ -162,6 +162,18 @@ def test_loader_gives_the_text_its_digest_and_the_security_opt() -> None:
     assert shipped.security_opt == "seccomp=" + shipped.text
 
 
+def test_gvisor_variant_differs_only_in_letting_clone3_through_to_the_sentry() -> None:
+    variant = json.loads(seccomp.profile(gvisor=True).text)
+    assert seccomp.profile(gvisor=True).sha256 != seccomp.profile().sha256
+    changed = [(a, b) for a, b in zip(RULES, variant["syscalls"], strict=True) if a != b]
+    assert [(a["names"], a["action"], a["errnoRet"]) for a, _ in changed] == [
+        (["clone3"], "SCMP_ACT_ERRNO", 38)]
+    assert changed[0][1] == {**{k: v for k, v in changed[0][0].items() if k != "errnoRet"},
+                             "action": "SCMP_ACT_ALLOW"}
+    assert {k: v for k, v in variant.items() if k != "syscalls"} == {
+        k: v for k, v in PROFILE.items() if k != "syscalls"}
+
+
 @pytest.mark.parametrize(("config", "applies"), [
     ({"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]}, True),
     ({"path": "/usr/bin/runsc", "runtimeArgs": ["--oci-seccomp=true"]}, True),
@@ -189,6 +201,6 @@ def test_every_container_gets_the_profile_masked_paths_and_no_message_queue(
     kwargs = create_kwargs(api, "image", ["true"], Limits(), {"sandbox-kernel": "1"}, runtime)
     host_config = kwargs["host_config"]
     assert "no-new-privileges" in host_config["SecurityOpt"]
-    assert seccomp.profile().security_opt in host_config["SecurityOpt"]
+    assert seccomp.profile(is_gvisor(runtime)).security_opt in host_config["SecurityOpt"]
     assert host_config["MaskedPaths"] == list(MASKED_PATHS)
     assert {"Name": "msgqueue", "Soft": 0, "Hard": 0} in host_config["Ulimits"]
