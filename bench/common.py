@@ -298,7 +298,7 @@ class Cleanup:
         return self.remove_leftovers()
 
     def our_containers(self, client: docker.DockerClient) -> Iterable[Any]:
-        from sandbox_kernel.ownership import LABEL, OWNER_LABEL
+        from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 
         owners = {str(os.getpid())} | {str(pid) for pid in self.kernel_pids}
         yield from client.containers.list(all=True, filters={"label": BENCH_LABEL})

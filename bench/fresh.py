@@ -149,7 +149,7 @@ def llm_sandbox(client: docker.DockerClient) -> Sample | str:
 
 def settle_engine(timeout: float = 15.0) -> None:
     """Wait for the engine's background work (warm-pool refills, deferred removals) to finish."""
-    from sandbox_kernel import engine as engine_module
+    from sandbox_kernel.engine import sandbox as engine_module
 
     # Private details of the engine, read only here (and ignored if they change): the warm
     # pool's fill threads and the queue of removals handed to its worker thread.

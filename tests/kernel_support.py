@@ -25,7 +25,7 @@ from typing import Any
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 
-from sandbox_kernel.commands import install
+from sandbox_kernel.cli import install
 
 PREFIX = Path(tempfile.mkdtemp(prefix="sandbox-kernelspecs-"))
 CONFIG_DIR = PREFIX / "config"  # an empty Jupyter config dir: no user jupyter_sandbox_config.py

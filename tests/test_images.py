@@ -8,8 +8,7 @@ import time
 import docker
 import pytest
 
-from sandbox_kernel.errors import SandboxError
-from sandbox_kernel.images import (
+from sandbox_kernel.backends.docker.images import (
     BASE_TAG,
     IMAGE_LABEL,
     RECIPE_LABEL,
@@ -18,6 +17,7 @@ from sandbox_kernel.images import (
     recipe_hash,
     recipe_text,
 )
+from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 
 LANGUAGE_NAMES = list(LANGUAGES)

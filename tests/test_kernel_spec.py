@@ -14,8 +14,8 @@ import jupyter_kernel_test
 import kernel_support
 from jupyter_client.kernelspec import KernelSpecManager
 
-from sandbox_kernel.commands import install
-from sandbox_kernel.kernel.specs import FLAVOURS, kernel_json
+from sandbox_kernel.cli import install
+from sandbox_kernel.jupyter.specs import FLAVOURS, kernel_json
 
 REPO = Path(__file__).resolve().parents[1]
 

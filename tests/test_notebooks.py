@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from sandbox_kernel.kernel.specs import KERNEL_NAMES
+from sandbox_kernel.jupyter.specs import KERNEL_NAMES
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -1,22 +1,5 @@
-"""Jupyter kernels ``sandbox-python``, ``sandbox-bash`` and ``sandbox-node``.
+"""Compatibility alias: kernelspecs installed before 0.2 run ``python -m sandbox_kernel.kernel``.
 
-``SandboxKernel`` is the kernel class; ``python -m sandbox_kernel.kernel`` launches it. The class
-is imported lazily: the command line reads ``specs`` from here and should not pay for ipykernel.
+The kernel now lives in :mod:`sandbox_kernel.jupyter`; ``sandbox-kernel install`` writes
+kernelspecs that name it directly.
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sandbox_kernel.kernel.kernel import SandboxKernel
-
-__all__ = ["SandboxKernel"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "SandboxKernel":
-        from sandbox_kernel.kernel.kernel import SandboxKernel
-
-        return SandboxKernel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

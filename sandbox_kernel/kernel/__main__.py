@@ -1,6 +1,6 @@
-"""``python -m sandbox_kernel.kernel --language python -f CONNECTION_FILE``: the kernelspec argv."""
+"""``python -m sandbox_kernel.kernel``: the argv of kernelspecs installed before 0.2."""
 
-from sandbox_kernel.kernel.app import SandboxKernelApp
+from sandbox_kernel.jupyter.app import SandboxKernelApp
 
 if __name__ == "__main__":
     SandboxKernelApp.launch_instance()

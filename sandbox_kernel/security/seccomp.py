@@ -4,8 +4,9 @@ Docker applies its built-in default profile when a container names none, and tha
 old as the daemon: Debian's Docker 20.10 still allows io_uring and every socket family (AF_VSOCK,
 NETLINK_KOBJECT_UEVENT, ...). `seccomp.json` is Docker's current upstream default with our changes
 (see its `comment` and `scripts/make_seccomp_profile.py`, which generates it); every container
-names it in `security_opt` (`container_config.py`). runc applies it; runsc applies it only when
-it runs with `--oci-seccomp` (`gvisor_applies_seccomp`), and then in a variant (`gvisor_variant`).
+names it (`engine/hardening.py`, `ContainerSpec.seccomp_profile`). runc applies it; runsc applies
+it only when it runs with `--oci-seccomp` (`gvisor_applies_seccomp`), and then in a variant
+(`gvisor_variant`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -63,12 +65,11 @@ def gvisor_variant(shipped: dict[str, Any]) -> dict[str, Any]:
     return {**shipped, "syscalls": syscalls}
 
 
-def gvisor_applies_seccomp(runtime_config: dict[str, Any] | None) -> bool:
-    """Whether a runsc runtime applies the OCI seccomp profile inside its sandbox.
+def gvisor_applies_seccomp(runtime_args: Sequence[str]) -> bool:
+    """Whether a runsc runtime started with ``runtime_args`` applies the OCI seccomp profile.
 
-    ``runtime_config`` is the runtime's entry of ``docker info``'s ``Runtimes``
-    (``{"path": ..., "runtimeArgs": [...]}``). runsc ignores the container's profile unless it
-    runs with ``--oci-seccomp`` (a global flag: only the daemon's ``runtimeArgs`` can set it).
+    ``runtime_args`` are the runtime's ``runtimeArgs`` in the daemon's configuration (``docker
+    info``'s ``Runtimes``). runsc ignores the container's profile unless it runs with
+    ``--oci-seccomp`` (a global flag: only the daemon's ``runtimeArgs`` can set it).
     """
-    args = (runtime_config or {}).get("runtimeArgs") or []
-    return any(arg in (OCI_SECCOMP_FLAG, f"{OCI_SECCOMP_FLAG}=true") for arg in args)
+    return any(arg in (OCI_SECCOMP_FLAG, f"{OCI_SECCOMP_FLAG}=true") for arg in runtime_args)

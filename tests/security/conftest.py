@@ -12,9 +12,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from docker_support import docker_api as connect
+from docker_support import find_ours
 
-from sandbox_kernel import DockerSandbox, ownership
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel import DockerSandbox
+from sandbox_kernel.engine import ownership
 from sandbox_kernel.security.seccomp import gvisor_applies_seccomp
 
 GVISOR = "runsc"
@@ -41,8 +43,9 @@ def registered_runtimes() -> tuple[str, ...]:
 
 
 @functools.cache
-def runtime_config(runtime: str) -> dict[str, object] | None:
-    return (connect().info().get("Runtimes") or {}).get(runtime)  # type: ignore[no-any-return]
+def runtime_args(runtime: str) -> tuple[str, ...]:
+    config = (connect().info().get("Runtimes") or {}).get(runtime) or {}
+    return tuple(config.get("runtimeArgs") or ())
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -58,12 +61,12 @@ def pytest_runtest_call(item: pytest.Item) -> None:
                 f"(it has {', '.join(registered) or 'none'}); {REGISTER_RUNSC}",
                 pytrace=False,
             )
-        config = runtime_config(GVISOR)
+        args = runtime_args(GVISOR)
         if "seccomp_in_force" in getattr(item, "fixturenames", ()) and not (
-            gvisor_applies_seccomp(config)
+            gvisor_applies_seccomp(args)
         ):
-            pytest.fail(f"the daemon runs {GVISOR} without --oci-seccomp ({config}), so gVisor "
-                        f"ignores the seccomp profile; {REGISTER_RUNSC}", pytrace=False)
+            pytest.fail(f"the daemon runs {GVISOR} with {list(args)}, without --oci-seccomp, so "
+                        f"gVisor ignores the seccomp profile; {REGISTER_RUNSC}", pytrace=False)
 
 
 @pytest.fixture
@@ -87,7 +90,7 @@ def no_container_survives_the_attack() -> Iterator[None]:
     api = connect()
 
     def ours() -> set[str]:
-        return {c["Id"] for c in ownership.find_ours(api, owner)}
+        return {c["Id"] for c in find_ours(api, owner)}
 
     before = ours()
     yield

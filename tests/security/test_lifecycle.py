@@ -14,7 +14,7 @@ import pytest
 from attack_helpers import assert_healthy, lines_of
 
 from sandbox_kernel import DockerSandbox
-from sandbox_kernel.engine import KILL_GRACE
+from sandbox_kernel.engine.sandbox import KILL_GRACE
 
 # Slack on top of the engine's own grace for a loaded 2-core machine and gVisor's slower kill.
 SLACK = 2.5

@@ -10,8 +10,9 @@ import docker
 import pytest
 from attack_helpers import assert_healthy
 
-from sandbox_kernel import DockerSandbox, ownership
-from sandbox_kernel.docker_api import connect
+from sandbox_kernel import DockerSandbox
+from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.engine import ownership
 from sandbox_kernel.languages import LANGUAGES
 
 

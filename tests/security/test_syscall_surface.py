@@ -17,7 +17,7 @@ import sys
 from attack_helpers import assert_healthy, lines_of
 
 from sandbox_kernel import DockerSandbox
-from sandbox_kernel.container_config import is_gvisor
+from sandbox_kernel.engine.hardening import is_gvisor
 from sandbox_kernel.security import seccomp
 
 # Prints "NAME ERRNO-NAME" (or "NAME ALLOWED") for each attempt.

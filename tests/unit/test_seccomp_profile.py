@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sandbox_kernel.container_config import create_kwargs, is_gvisor
+from sandbox_kernel.backends.docker.spec import create_kwargs
+from sandbox_kernel.engine.hardening import container_spec, is_gvisor
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.security import seccomp
 from sandbox_kernel.security.masked_paths import MASKED_PATHS
@@ -174,17 +175,14 @@ def test_gvisor_variant_differs_only_in_letting_clone3_through_to_the_sentry() -
         k: v for k, v in PROFILE.items() if k != "syscalls"}
 
 
-@pytest.mark.parametrize(("config", "applies"), [
-    ({"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none", "--oci-seccomp"]}, True),
-    ({"path": "/usr/bin/runsc", "runtimeArgs": ["--oci-seccomp=true"]}, True),
-    ({"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}, False),
-    ({"path": "/usr/bin/runsc"}, False),
-    (None, False),
+@pytest.mark.parametrize(("args", "applies"), [
+    (["--network=none", "--oci-seccomp"], True),
+    (["--oci-seccomp=true"], True),
+    (["--network=none"], False),
+    ([], False),
 ])
-def test_gvisor_applies_the_profile_only_with_oci_seccomp(
-    config: dict[str, Any] | None, applies: bool
-) -> None:
-    assert seccomp.gvisor_applies_seccomp(config) is applies
+def test_gvisor_applies_the_profile_only_with_oci_seccomp(args: list[str], applies: bool) -> None:
+    assert seccomp.gvisor_applies_seccomp(args) is applies
 
 
 def test_masked_paths_keep_dockers_and_add_ours() -> None:
@@ -198,7 +196,9 @@ def test_every_container_gets_the_profile_masked_paths_and_no_message_queue(
     runtime: str | None
 ) -> None:
     api = docker.APIClient(version="1.41")  # builds the request only: no daemon is contacted
-    kwargs = create_kwargs(api, "image", ["true"], Limits(), {"sandbox-kernel": "1"}, runtime)
+    spec = container_spec(name="n", image="image", command=["true"], limits=Limits(),
+                          labels={"sandbox-kernel": "1"}, runtime=runtime)
+    kwargs = create_kwargs(api, spec)
     host_config = kwargs["host_config"]
     assert "no-new-privileges" in host_config["SecurityOpt"]
     assert seccomp.profile(is_gvisor(runtime)).security_opt in host_config["SecurityOpt"]

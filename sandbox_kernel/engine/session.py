@@ -1,0 +1,435 @@
+"""A persistent sandbox: one container whose driver process keeps state between runs.
+
+A small driver, injected over stdin when the container starts, runs each cell inside one
+interpreter and talks to us over the container's attach stream: a cell costs one round trip on a
+socket, no new container and no ``docker exec``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from sandbox_kernel.backends import Attachment
+from sandbox_kernel.engine.lifecycle import STOP
+from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
+from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.languages import Language
+from sandbox_kernel.limits import Limits
+from sandbox_kernel.result import ExecutionResult
+
+if TYPE_CHECKING:
+    from sandbox_kernel.engine.sandbox import DockerSandbox
+
+InputCallback = Callable[[str, bool], "str | None"]
+"""Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""
+
+START_TIMEOUT = 30.0
+FLUSH_WAIT = 1.0
+
+_BOOT = {
+    "python": ("python3", "-u", "-c", '"$(head -c "$1")"', '"$2"'),
+    "node": ("node", "-e", '"$(head -c "$1")"', '"$2"'),
+    "bash": ("bash", "-c", '"$(head -c "$1")"', "bash", '"$2"'),
+}
+
+
+def _driver_message(data: bytes) -> dict[str, Any] | None:
+    """A driver message, with every field we read of the expected type, or ``None``.
+
+    The token is visible inside the sandbox, so code can forge messages: whatever it sends, the
+    worst it gets is a wrong report about its own cell, never an exception here.
+    """
+    try:
+        message = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return None
+    message["id"] = str(message.get("id"))
+    status = message.get("status")
+    message["status"] = status if type(status) is int and -(2**31) <= status < 2**31 else 1
+    error = message.get("error")
+    if isinstance(error, dict):
+        traceback = error.get("traceback")
+        message["error"] = {
+            "ename": str(error.get("ename") or "Error"),
+            "evalue": str(error.get("evalue") or ""),
+            "traceback": [str(line) for line in traceback] if isinstance(traceback, list) else [],
+        }
+    else:
+        message["error"] = None
+    for key in ("value", "prompt"):
+        if not isinstance(message.get(key), str):
+            message[key] = None if key == "value" else ""
+    peak = message.get("peak_memory")
+    message["peak_memory"] = peak if type(peak) is int and peak >= 0 else None
+    matches = message.get("matches")
+    message["matches"] = [str(m) for m in matches] if isinstance(matches, list) else []
+    for key in ("cursor_start", "cursor_end"):
+        if type(message.get(key)) is not int:
+            message[key] = 0
+    return message
+
+
+class OutputBacklog:
+    """Bounds the output waiting in the queue between cells (a stray thread printing forever).
+
+    Past ``cap`` unconsumed bytes per stream, output is dropped and counted; the next cell's
+    result reports it as truncated. A cell being collected consumes as fast as it arrives, and
+    its own cap is the same, so nothing it would have kept is lost.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._pending = {STDOUT: 0, STDERR: 0}
+        self._dropped = {STDOUT: 0, STDERR: 0}
+        self._lock = threading.Lock()
+
+    def admit(self, stream_id: int, size: int) -> bool:
+        with self._lock:
+            if stream_id not in self._pending:
+                return False
+            if self._pending[stream_id] + size > self.cap:
+                self._dropped[stream_id] += size
+                return False
+            self._pending[stream_id] += size
+            return True
+
+    def release(self, stream_id: int, size: int) -> None:
+        with self._lock:
+            self._pending[stream_id] -= size
+
+    def take_dropped(self, stream_id: int) -> int:
+        with self._lock:
+            dropped, self._dropped[stream_id] = self._dropped[stream_id], 0
+            return dropped
+
+
+def driver_command(language: Language, token: str) -> tuple[list[str], bytes]:
+    """The container command and the driver source it expects on stdin."""
+    source = resources.files("sandbox_kernel.drivers").joinpath(language.driver).read_bytes()
+    script = "exec " + " ".join(_BOOT[language.name])
+    return ["sh", "-c", script, "sh", str(len(source)), token], source
+
+
+class SandboxSession:
+    """A container that keeps a language's state between ``run`` calls.
+
+    One cell runs at a time. A cell that kills the interpreter (exit, out of memory, a timeout
+    that ignores interrupts) loses the state; the next run starts a fresh container and says so in
+    ``ExecutionResult.notice``.
+    """
+
+    def __init__(self, sandbox: DockerSandbox, language: Language, limits: Limits) -> None:
+        self.sandbox = sandbox
+        self.language = language
+        self.limits = limits
+        self.container_id: str | None = None
+        self._pump: Attachment | None = None
+        self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
+        self._backlog = OutputBacklog(limits.max_output)
+        self._lock = threading.RLock()
+        self._cell = 0
+        self._dead_reason: str | None = None
+        self._closed = False
+        self.starts = 0
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> SandboxSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.container_id is not None and self._dead_reason is None
+
+    def start(self) -> None:
+        """Start the container and its driver, unless it already runs."""
+        with self._lock:
+            if self._closed:
+                raise SandboxError("this session was closed")
+            if self.alive:
+                return
+            self._discard_container()
+            backend = self.sandbox.backend
+            token = secrets.token_hex(16)
+            scanners = {
+                STDOUT: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
+                STDERR: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
+            }
+            events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
+            self._events = events
+
+            backlog = self._backlog = OutputBacklog(self.limits.max_output)
+
+            def on_frame(stream_id: int, payload: bytes) -> None:
+                scanner = scanners.get(stream_id)
+                if scanner is None:
+                    return
+                for kind, data in scanner.feed(payload):
+                    message = _driver_message(data) if kind == "marker" else None
+                    if message is not None:
+                        events.put(("msg", stream_id, message))
+                    elif backlog.admit(stream_id, len(data)):
+                        events.put(("text", stream_id, data))
+
+            command, source = driver_command(self.language, token)
+            container_id = self.sandbox.create_container(
+                self.language, command, self.limits, "session"
+            )
+            self.container_id = container_id
+            self._dead_reason = None
+            try:
+                pump = backend.attach(container_id, on_frame,
+                                      lambda: events.put(("eof", 0, None)), "session")
+                self._pump = pump
+                backend.start(container_id)
+            except BaseException:
+                self._discard_container()
+                raise
+            pump.send(source, START_TIMEOUT)
+            early: list[bytes] = []
+            deadline = time.monotonic() + START_TIMEOUT
+            while True:
+                try:
+                    kind, _, data = events.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    kind, data = "timeout", None
+                if kind == "msg" and data.get("type") == "ready":
+                    break
+                if kind == "text":
+                    early.append(data)
+                    continue
+                if kind == "msg":
+                    continue
+                self._discard_container()
+                output = b"".join(early).decode("utf-8", "replace")[-2000:]
+                raise SandboxError(
+                    f"the {self.language.display_name} sandbox did not start ({kind}); "
+                    f"its output: {output or '(none)'}"
+                )
+            self.starts += 1
+
+    def close(self) -> None:
+        """Remove the container; the session cannot be used afterwards.
+
+        The container goes first, without waiting for the lock a running cell holds, so closing
+        never waits for a cell to finish: the cell ends at once as if its process had died.
+        """
+        self._closed = True
+        container_id = self.container_id
+        if container_id is not None:
+            remove_container(self.sandbox.backend, container_id)
+        with self._lock:
+            self._closed = True
+            self._discard_container()
+            self.sandbox.forget_session(self)
+
+    def restart(self) -> None:
+        """Replace the container with a fresh one (all state is lost)."""
+        with self._lock:
+            self._discard_container()
+            self.start()
+
+    def _discard_container(self) -> None:
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None
+        if self.container_id is not None:
+            remove_container(self.sandbox.backend, self.container_id)
+            self.container_id = None
+
+    def interrupt(self) -> None:
+        """Send SIGINT to the running cell's process group (Python raises KeyboardInterrupt)."""
+        container_id = self.container_id
+        if container_id is None:
+            return
+        self.sandbox.signal(container_id, "SIGINT")
+
+    def kill(self) -> None:
+        """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)
+        and that the state was lost; the next cell starts a fresh sandbox."""
+        container_id = self.container_id
+        if container_id is not None:
+            self.sandbox.signal(container_id, "SIGKILL")
+
+    # -- running cells --------------------------------------------------------------------------
+
+    def run(self, code: str, timeout: float | None = None) -> ExecutionResult:
+        return self.execute(code, timeout)
+
+    def execute(
+        self,
+        code: str,
+        timeout: float | None = None,
+        *,
+        on_output: OutputCallback | None = None,
+        on_input: InputCallback | None = None,
+    ) -> ExecutionResult:
+        """Run one cell; output goes to ``on_output`` live and into the result, capped."""
+        seconds = self.limits.check_timeout(timeout)
+        data = self.limits.check_code(code)
+        with self._lock:
+            notice = None
+            if not self.alive:
+                if self.starts and self._dead_reason:
+                    notice = (f"The sandbox was restarted ({self._dead_reason}); "
+                              "state from earlier cells was lost.")
+                self.start()
+            self._cell += 1
+            cell_id = str(self._cell)
+            flag = "1" if on_input is not None else "0"
+            header = f"run {cell_id} {len(data)} {flag}\n".encode()
+            started = time.monotonic()
+            assert self._pump is not None
+            self._pump.send(header + data, seconds)
+            result = self._collect(cell_id, started + seconds, on_output, on_input)
+            result.execution_time = (time.monotonic() - started) * 1000.0
+            result.notice = notice
+            return result.settle(self.limits.memory, seconds)
+
+    def _collect(
+        self,
+        cell_id: str,
+        deadline: float,
+        on_output: OutputCallback | None,
+        on_input: InputCallback | None,
+    ) -> ExecutionResult:
+        streams = {STDOUT: CappedStream("stdout", self.limits.max_output),
+                   STDERR: CappedStream("stderr", self.limits.max_output)}
+        result = ExecutionResult()
+        done: dict[str, Any] | None = None
+        flushed = False
+        interrupted_at: float | None = None
+        while done is None or not flushed:
+            now = time.monotonic()
+            if done is not None:
+                wait = FLUSH_WAIT  # the stderr flush marker follows the reply at once
+            elif interrupted_at is None:
+                wait = deadline - now
+            else:
+                wait = interrupted_at + STOP.grace - now
+            try:
+                kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
+            except KeyboardInterrupt:
+                # The caller was interrupted (Ctrl-C in a magic cell, say): pass it on to the
+                # cell, and give up on the sandbox if it is interrupted again.
+                if interrupted_at is None:
+                    interrupted_at = time.monotonic()
+                    result.interrupted = True
+                    self.interrupt()
+                    continue
+                self._abandon(result, "the cell was interrupted twice")
+                break
+            except queue.Empty:
+                if done is not None:
+                    break
+                if interrupted_at is None:
+                    result.timed_out = True
+                    interrupted_at = time.monotonic()
+                    self.interrupt()
+                    continue
+                cause = "timed out" if result.timed_out else "was interrupted"
+                self._abandon(result, f"the cell {cause} and did not stop when interrupted")
+                break
+            if kind == "text":
+                self._backlog.release(stream_id, len(data))
+                text = streams[stream_id].feed(data)
+                if text and on_output is not None:
+                    on_output(streams[stream_id].name, text)
+            elif kind == "msg":
+                kind_of = data.get("type")
+                if kind_of == "done" and data.get("id") == cell_id:
+                    done = data
+                elif kind_of == "flush" and data.get("id") == cell_id:
+                    flushed = True
+                elif kind_of == "input" and data.get("id") == cell_id:
+                    self._answer_input(data, on_input)
+            elif kind == "eof":
+                self._finish_dead_container(result)
+                break
+        for stream_id, stream in streams.items():
+            stream.dropped += self._backlog.take_dropped(stream_id)
+            tail = stream.flush()
+            if tail and on_output is not None:
+                on_output(stream.name, tail)
+        result.stdout, result.stderr = streams[STDOUT].text(), streams[STDERR].text()
+        result.truncated = any(s.truncated for s in streams.values())
+        if done is not None:
+            result.exit_code = done["status"]
+            result.value = done["value"]
+            result.error = done["error"]
+            result.peak_memory = done["peak_memory"]
+            result.interrupted = result.interrupted or result.exit_code == 130 or bool(
+                result.error and result.error.get("ename") == "KeyboardInterrupt")
+        return result
+
+    def _answer_input(self, request: dict[str, Any], on_input: InputCallback | None) -> None:
+        reply = None
+        if on_input is not None:
+            reply = on_input(str(request.get("prompt", "")), bool(request.get("password")))
+        body = (reply or "").encode("utf-8", "replace")
+        header = f"input {request['id']} {len(body)} {0 if reply is None else 1}\n".encode()
+        if self._pump is not None:
+            self._pump.send(header + body, 10.0)
+
+    def _finish_dead_container(self, result: ExecutionResult) -> None:
+        """The driver exited (exit, out of memory, killed): report how, drop the container."""
+        assert self.container_id is not None
+        try:
+            result.exit_code = self.sandbox.backend.wait(self.container_id, 10.0)
+            result.oom_killed = result.exit_code == 137 and self.sandbox.oom_killed(
+                self.container_id)
+        except Exception:  # noqa: BLE001 - removed under us: the status is unknown
+            result.exit_code = None
+        result.state_lost = True
+        lost = result.settle(self.limits.memory).outcome
+        self._abandon(result, lost.lost_reason if lost and lost.lost_reason else "it exited")
+
+    def _mark_dead(self, reason: str) -> None:
+        self._dead_reason = reason
+
+    def _abandon(self, result: ExecutionResult, reason: str) -> None:
+        """Give up on this container: the next cell starts a fresh one and says why."""
+        self._mark_dead(reason)
+        self._discard_container()
+        result.state_lost = True
+
+    def complete(self, code: str, cursor_pos: int, timeout: float = 5.0) -> dict[str, Any]:
+        """Completions from the live namespace (Python); empty while a cell runs."""
+        empty: dict[str, Any] = {"matches": [], "cursor_start": cursor_pos,
+                                 "cursor_end": cursor_pos}
+        if not self._lock.acquire(blocking=False):
+            return empty
+        try:
+            if not self.alive or self._pump is None:
+                return empty
+            self._cell += 1
+            cell_id = str(self._cell)
+            body = json.dumps({"code": code, "cursor_pos": cursor_pos}).encode()
+            self._pump.send(f"complete {cell_id} {len(body)}\n".encode() + body, timeout)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    kind, _, data = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    return empty
+                if kind == "eof":
+                    self._mark_dead("the process exited")
+                    return empty
+                if kind == "msg" and data.get("type") == "complete" and data.get("id") == cell_id:
+                    return {k: data[k] for k in ("matches", "cursor_start", "cursor_end")}
+        finally:
+            self._lock.release()

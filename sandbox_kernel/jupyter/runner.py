@@ -1,0 +1,162 @@
+"""Where a kernel's cells run: one persistent sandbox (``session`` mode) or a new one per cell.
+
+The kernel talks to a ``CellRunner`` only, so the two modes share the whole Jupyter side. Both are
+used from worker threads: ``execute`` blocks, ``interrupt`` and ``close`` come from the control
+thread while a cell runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Protocol
+
+from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
+from sandbox_kernel.engine.session import InputCallback, SandboxSession
+from sandbox_kernel.limits import Limits
+from sandbox_kernel.result import ExecutionResult
+
+COMPLETE_START_WAIT = 10.0
+"""How long a completion request waits for the sandbox to start (it has no state before)."""
+
+
+class CellRunner(Protocol):
+    def start(self) -> None:
+        """Prepare in the background so that the first cell does not wait (never blocks)."""
+
+    def execute(
+        self,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback,
+        on_input: InputCallback | None,
+    ) -> ExecutionResult: ...
+
+    def interrupt(self) -> None: ...
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]: ...
+
+    def close(self) -> None:
+        """Remove every container at once, even while a cell runs."""
+
+    @property
+    def container_id(self) -> str | None: ...
+
+
+class SessionRunner:
+    """One ``SandboxSession`` for the kernel's lifetime; state persists between cells."""
+
+    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits) -> None:
+        self.session: SandboxSession = sandbox.session(language, limits)
+        self._starter: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._closed = False
+
+    @property
+    def container_id(self) -> str | None:
+        return self.session.container_id
+
+    def start(self) -> None:
+        if self._closed or (self._starter is not None and self._starter.is_alive()):
+            return
+        self._start_error = None
+        self._starter = threading.Thread(target=self._start, name="sandbox-start", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
+        try:
+            self.session.start()
+        except BaseException as exc:  # noqa: BLE001 - reported by the next cell
+            self._start_error = exc
+
+    def execute(
+        self,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback,
+        on_input: InputCallback | None,
+    ) -> ExecutionResult:
+        self.wait_started()
+        result = self.session.execute(code, timeout, on_output=on_output, on_input=on_input)
+        if result.state_lost:
+            self.start()  # get the next cell's sandbox ready while the user reads the error
+        return result
+
+    def wait_started(self) -> None:
+        """Wait for a background start; its failure is raised once (the next cell retries)."""
+        if self._starter is not None:
+            self._starter.join()
+        error, self._start_error = self._start_error, None
+        if error is not None:
+            raise error
+
+    def interrupt(self) -> None:
+        self.session.interrupt()
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        starter = self._starter
+        if starter is not None:
+            starter.join(COMPLETE_START_WAIT)  # a completion right after the kernel started
+        if not self.session.alive:
+            return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+        return self.session.complete(code, cursor_pos)
+
+    def close(self) -> None:
+        # SandboxSession.close() removes the container first, so a running cell ends at once.
+        self._closed = True
+        self.session.close()
+
+
+class FreshRunner:
+    """A new container for every cell (``DockerSandbox.run``): nothing survives a cell."""
+
+    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits) -> None:
+        self.sandbox = sandbox
+        self.language = language
+        self.limits = limits
+        self._running: str | None = None
+
+    @property
+    def container_id(self) -> str | None:
+        return self._running
+
+    def start(self) -> None:
+        """Nothing to prepare but the daemon connection (which also reaps orphans)."""
+        threading.Thread(target=self._connect, name="sandbox-connect", daemon=True).start()
+
+    def _connect(self) -> None:
+        with contextlib.suppress(Exception):  # the first cell reports it
+            self.sandbox.connect()
+
+    def execute(
+        self,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback,
+        on_input: InputCallback | None,
+    ) -> ExecutionResult:
+        # One-shot programs get an empty stdin: input() sees EOF whatever the frontend allows.
+        try:
+            return self.sandbox.run(self.language, code, timeout, self.limits,
+                                    on_output=on_output, on_start=self._started)
+        finally:
+            self._running = None
+
+    def _started(self, container_id: str) -> None:
+        self._running = container_id
+
+    def interrupt(self) -> None:
+        self._signal_running("SIGINT")
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+
+    def close(self) -> None:
+        self._signal_running("SIGKILL")
+
+    def _signal_running(self, signal: str) -> None:
+        """Signal the running cell's container, if a cell runs."""
+        container_id = self._running
+        if container_id is None:
+            return
+        self.sandbox.signal(container_id, signal)
