@@ -28,7 +28,8 @@ The rules, in one place:
   objects, forms, ``meta``, ``base``, ``link``, no MathJax macros that make markup
   (:mod:`sandbox_kernel.output_tex`). Links to ``http(s)``/``mailto`` stay, with
   ``rel="noopener noreferrer nofollow"``: following one is the user's decision.
-- **LaTeX** (``text/latex``, typeset by MathJax) must use only an allowlist of formula macros.
+- **LaTeX** (``text/latex``, typeset by MathJax) must use only an allowlist of formula macros;
+  ``<`` and ``>`` become ``\\lt`` and ``\\gt`` (the classic Notebook inserts LaTeX as HTML).
 - **Images** (``image/png|jpeg|gif``) must be valid base64 of a file of that type (magic bytes).
 - **JSON** (``application/json``) must be JSON (dicts with string keys, lists, strings, finite
   numbers, booleans, null), at most :attr:`OutputPolicy.max_json_depth` deep.
@@ -415,6 +416,8 @@ class OutputPolicy:
                 problem = latex_problem(cleaned)
                 if problem:
                     raise _Dropped(problem)
+                # Notebook 6 inserts text/latex as HTML; MathJax draws \lt and \gt the same.
+                cleaned = cleaned.replace("<", "\\lt ").replace(">", "\\gt ")
             elif mime == "image/svg+xml":
                 cleaned = clean_svg(text, self.max_markup_depth, self.max_svg_elements)
             else:

@@ -345,6 +345,9 @@ def test_latex() -> None:
     assert shown is not None and shown.data["text/latex"] == formula
     matrix = r"$$\begin{pmatrix} 1 & 0 \\ 0 & \mathbb{R} \end{pmatrix}$$"
     assert POLICY.display({"text/latex": matrix}, {}, budget) is not None
+    relation = POLICY.display({"text/latex": "$x<y$ <img src=x onerror=alert(1)>"}, {}, budget)
+    assert relation is not None
+    assert relation.data["text/latex"] == r"$x\lt y$ \lt img src=x onerror=alert(1)\gt "
     env = POLICY.display({"text/latex": r"\begin{tabular}x\end{tabular}", "text/plain": "t"},
                          {}, budget)
     assert env is not None and set(env.data) == {"text/plain"}
