@@ -18,12 +18,12 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,66 +31,38 @@ from docker.errors import APIError, DockerException, NotFound
 
 from sandbox_kernel.docker_api import connect
 from sandbox_kernel.errors import SandboxError, SandboxUnavailable
-from sandbox_kernel.languages import ALIASES, LANGUAGES, Language, resolve_language
+from sandbox_kernel.flavours import (
+    DEFAULT_FLAVOURS,
+    FALLBACKS,
+    FLAVOUR_LABEL,
+    FLAVOURS,
+    IMAGE_LABEL,
+    LANGUAGE_LABEL,
+    RECIPE_LABEL,
+    Flavour,
+    image_reference,
+    resolve_flavour,
+)
+from sandbox_kernel.languages import LANGUAGES, Language
+
+__all__ = ["DEFAULT_FLAVOURS", "FALLBACKS", "FLAVOURS", "Flavour", "image_reference",
+           "IMAGE_LABEL", "RECIPE_LABEL", "FLAVOUR_LABEL", "LANGUAGE_LABEL", "BASE_TAG",
+           "resolve_flavour", "build_images", "image_status", "recipe_files", "recipe_hash",
+           "recipe_text", "docker_build", "host_ca_bundle", "image_labels"]
 
 BASE_TAG = "sandbox-kernel-base:bookworm"
-IMAGE_LABEL = "sandbox-kernel.image"
-RECIPE_LABEL = "sandbox-kernel.recipe"
-FLAVOUR_LABEL = "sandbox-kernel.flavour"
-LANGUAGE_LABEL = "sandbox-kernel.language"
 RECIPES = Path(__file__).with_name("recipes")
 BUILD_COMMAND = "sandbox-kernel images build"
 _SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 _COPY = re.compile(r"^\s*(?:COPY|ADD)\s+(.+)$", re.IGNORECASE)
+HOST_CA = "host-ca.pem"
+"""Context file with the CA certificates the host trusts (see :func:`host_ca_bundle`)."""
+MAX_HOST_CA = 4 * 1024 * 1024
 
 Progress = Callable[[str], None]
 DockerAPI = Any  # docker.APIClient; docker-py ships no type information
 ContextFile = bytes | Path
 """A build-context entry: its content, or a host file streamed into the context as it is."""
-
-
-@dataclass(frozen=True)
-class Flavour:
-    """One image recipe, ``recipes/<name>/Dockerfile``, for one language."""
-
-    name: str
-    language: str
-    summary: str
-
-    @property
-    def tag(self) -> str:
-        return f"sandbox-kernel-{self.name}:latest"
-
-
-FLAVOURS: dict[str, Flavour] = {f.name: f for f in (
-    Flavour("python", "python", "Python 3.11, IPython, numpy, pandas, matplotlib, scipy, "
-            "scikit-learn, sympy, pillow (Debian packages)"),
-    Flavour("python-minimal", "python", "Python 3.11, standard library only"),
-    Flavour("bash", "bash", "Bash and Debian's minimal base"),
-    Flavour("node", "node", "Node.js 18 from Debian"),
-)}
-DEFAULT_FLAVOURS = ("python", "python-minimal", "bash", "node")
-"""What ``sandbox-kernel images build`` builds when no name is given."""
-FALLBACKS: dict[str, str] = {}
-"""A flavour whose build fails is replaced, under its own tag, by this one (status "fallback")."""
-
-
-def resolve_flavour(name: object) -> Flavour:
-    """A flavour by its name, or a language's default flavour by language name or alias."""
-    if isinstance(name, str) and name.strip().lower() in FLAVOURS:
-        return FLAVOURS[name.strip().lower()]
-    try:
-        return FLAVOURS[resolve_language(name).name]
-    except ValueError:
-        names = sorted({*FLAVOURS, *ALIASES})
-        raise ValueError(f"unknown image flavour or language {name!r}; choose one of: "
-                         f"{', '.join(names)}") from None
-
-
-def image_reference(name: str) -> str:
-    """The Docker image a user names: a flavour name is its tag, anything else is used as is."""
-    flavour = FLAVOURS.get(name.strip())
-    return flavour.tag if flavour else name.strip()
 
 
 def recipe_files(flavour: str | None = None) -> dict[str, bytes]:
@@ -109,12 +81,32 @@ def recipe_files(flavour: str | None = None) -> dict[str, bytes]:
         if match.group(1).lstrip().startswith("--from"):
             continue
         for source in words[:-1]:
+            if source == HOST_CA:
+                continue  # given by the builder, not part of the recipe
             path = RECIPES / source
             found = sorted(path.rglob("*")) if path.is_dir() else [path]
             for item in found:
                 if item.is_file() and "__pycache__" not in item.parts:
                     copied[item.relative_to(RECIPES).as_posix()] = item.read_bytes()
     return files | dict(sorted(copied.items()))
+
+
+def host_ca_bundle() -> bytes:
+    """The CA certificates this host trusts, as PEM (empty when none are found).
+
+    Build stages that download over HTTPS add them to their own, so that a proxy that re-signs TLS
+    (as company networks do) is trusted at build time as it is on the host. Only throw-away build
+    stages see them; no image keeps them, and no recipe hash includes them (what is downloaded is
+    pinned by hash or named by the user). Looked up in ``SANDBOX_KERNEL_BUILD_CA``,
+    ``SSL_CERT_FILE``, then OpenSSL's default file.
+    """
+    candidates = [os.environ.get("SANDBOX_KERNEL_BUILD_CA"), os.environ.get("SSL_CERT_FILE"),
+                  ssl.get_default_verify_paths().cafile]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate):
+            with open(candidate, "rb") as f:
+                return f.read(MAX_HOST_CA)
+    return b""
 
 
 def recipe_text(flavour: str | None = None) -> str:
@@ -198,21 +190,22 @@ def build_images(
         except SandboxError as exc:
             if flavour.name not in FALLBACKS:
                 raise
-            _build_fallback(api, flavour, exc, force, progress)
+            _build_fallback(api, flavour.name, flavour.tag, exc, force, progress)
     _remove_replaced(api, replaced, progress)
     return [flavour.tag for flavour in todo]
 
 
-def _build_fallback(api: DockerAPI, flavour: Flavour, error: SandboxError, force: bool,
+def _build_fallback(api: DockerAPI, name: str, tag: str, error: SandboxError, force: bool,
                     progress: Progress) -> None:
-    fallback = FLAVOURS[FALLBACKS[flavour.name]]
-    progress(f"{flavour.name}: {error}")
-    progress(f"{flavour.name}: falling back to the {fallback.name} flavour "
-             f"({fallback.summary}); the next `{BUILD_COMMAND}` tries {flavour.name} again")
+    """Build flavour ``name``'s fallback and tag it ``tag``, after ``error`` from ``name``."""
+    fallback = FLAVOURS[FALLBACKS[name]]
+    progress(f"{name}: {error}")
+    progress(f"{name}: falling back to the {fallback.name} flavour ({fallback.summary}); the "
+             f"next `{BUILD_COMMAND}` tries {name} again")
     if force or _state(api, fallback) != "ok":
         _build_flavour(api, fallback, fallback.tag, nocache=force, progress=progress)
-    repository, _, tag = flavour.tag.rpartition(":")
-    api.tag(fallback.tag, repository, tag, force=True)
+    repository, _, version = tag.rpartition(":")
+    api.tag(fallback.tag, repository, version, force=True)
 
 
 # --- Docker helpers ---------------------------------------------------------------------------
@@ -337,6 +330,7 @@ def _import(api: DockerAPI, rootfs: Path, recipe: str, progress: Progress) -> No
 def _build_flavour(api: DockerAPI, flavour: Flavour, tag: str, nocache: bool,
                    progress: Progress) -> None:
     files: dict[str, ContextFile] = dict(recipe_files(flavour.name))
+    files[HOST_CA] = host_ca_bundle()
     progress(f"{flavour.name}: building {tag} from {BASE_TAG}")
     started = time.monotonic()
     sha = recipe_hash(flavour.name)
