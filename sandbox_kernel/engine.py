@@ -20,6 +20,7 @@ from sandbox_kernel.attach import AttachPump
 from sandbox_kernel.container_config import create_kwargs, is_gvisor
 from sandbox_kernel.docker_api import connect, open_attach_socket, translate
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.flavours import image_reference
 from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
@@ -252,7 +253,8 @@ class DockerSandbox:
             return self._api
 
     def image_for(self, language: Language) -> str:
-        return self.images.get(language.name) or language.image
+        """The image a sandbox of ``language`` runs; a flavour name stands for its tag."""
+        return image_reference(self.images.get(language.name) or language.image)
 
     def resolve_limits(self, limits: Limits | None) -> Limits:
         if limits is None:

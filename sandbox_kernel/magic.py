@@ -37,6 +37,7 @@ from IPython.core.magic import (
 
 from sandbox_kernel.engine import DockerSandbox, OutputCallback
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.flavours import image_reference
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.magic_report import (
@@ -274,7 +275,7 @@ class SandboxMagics(Magics):
         return engine
 
     def image_for(self, language: Language, images: dict[str, str]) -> str:
-        return images.get(language.name) or language.image
+        return image_reference(images.get(language.name) or language.image)
 
     def shutdown(self) -> None:
         """Close every session (removing its container); safe to call more than once."""

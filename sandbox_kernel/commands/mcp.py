@@ -55,6 +55,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=f"processes per sandbox (default {defaults.pids})")
     parser.add_argument("--runtime", default=None,
                         help="Docker runtime, e.g. runsc for gVisor (default: the daemon's)")
+    parser.add_argument("--image", action="append", metavar="LANGUAGE=IMAGE", default=[],
+                        help="run LANGUAGE in IMAGE (a flavour such as python-minimal, or an "
+                             "image from `sandbox-kernel images build`); repeatable")
     return parser
 
 
@@ -85,7 +88,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_sessions=DEFAULT_MAX_SESSIONS if args.max_sessions is None else args.max_sessions,
         audit_log=args.audit_log or os.environ.get("SANDBOX_KERNEL_MCP_AUDIT_LOG") or None,
         runtime=args.runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None,
+        images=dict(_image_option(item) for item in args.image),
     )
+
+
+def _image_option(item: str) -> tuple[str, str]:
+    language, sep, image = item.partition("=")
+    if not sep or not image.strip():
+        raise ValueError(f"--image needs LANGUAGE=IMAGE, not {item!r}")
+    return language, image.strip()
 
 
 def run(args: argparse.Namespace) -> int:
