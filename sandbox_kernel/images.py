@@ -367,12 +367,24 @@ def docker_build(api: DockerAPI, tag: str, files: Mapping[str, ContextFile], doc
                                    decode=True, timeout=1800, labels=dict(labels),
                                    network_mode=network_mode):
                 if chunk.get("error"):
-                    raise SandboxError(f"building {tag} failed: {str(chunk['error']).strip()}")
+                    error = str(chunk["error"]).strip()
+                    raise SandboxError(f"building {tag} failed: {error}{_network_hint(error)}")
                 for line in str(chunk.get("stream") or chunk.get("status") or "").splitlines():
                     if line.strip():
                         progress(prefix + line.rstrip())
         except (DockerException, OSError) as exc:
             raise SandboxError(f"building {tag} failed: {exc}") from exc
+
+
+def _network_hint(error: str) -> str:
+    """What to do about a build container that cannot join Docker's default bridge."""
+    if "bridge docker0" not in error:
+        return ""
+    # dockerd deletes the docker0 interface when any daemon on the host starts with --bridge=none
+    return ("; the interface docker0 of Docker's default bridge network is gone (another dockerd "
+            "started with --bridge=none deletes it): restart the daemon, or recreate it with `ip "
+            "link add docker0 type bridge && ip addr add 172.17.0.1/16 dev docker0 && ip link set "
+            "docker0 up` (the address of `docker network inspect bridge`)")
 
 
 def _remove_replaced(api: DockerAPI, old_ids: Iterable[str | None], progress: Progress) -> None:
