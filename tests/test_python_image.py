@@ -82,6 +82,12 @@ def test_install_attempts_fail_fast_with_the_build_command(
     assert int(fields["ms"]) < 5000, status_line
 
 
+def test_ipython_keeps_its_files_out_of_the_workspace(sandbox: DockerSandbox) -> None:
+    result = _bash_in_python_image(
+        sandbox, "python3 -m IPython --quick -c 'x = 6 * 7; print(x)' && ls -A /workspace")
+    assert (result.exit_code, result.stdout.strip()) == (0, "42"), result.stderr
+
+
 def test_pip_list_works_offline(sandbox: DockerSandbox) -> None:
     result = _bash_in_python_image(sandbox, "pip list && pip freeze | grep -i '^numpy=='")
     assert result.exit_code == 0, result.stderr
