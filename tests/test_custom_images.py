@@ -78,6 +78,20 @@ def test_unchanged_inputs_are_not_rebuilt(requirements_image: str, tmp_path: Pat
     assert lines == [f"{tag} is up to date (inputs {tag.rsplit(':', 1)[1]})"]
 
 
+def test_python_minimal_gets_pip_for_the_build_only(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text(TINY_REQUIREMENT + "\n")
+    tag, _ = _build(parent="python-minimal", requirements=path)
+    engine = DockerSandbox(images={"python": tag}, warm=False)
+    try:
+        result = engine.run_python(IMPORT_TABULATE + "\nimport os\n"
+                                   "print(os.path.exists('/usr/lib/python3/dist-packages/pip'))")
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.split() == ["1", "2", "False"]  # Debian's pip stayed in the build
+    finally:
+        engine.close()
+
+
 def test_the_wheelhouse_installs_with_no_network(tmp_path: Path) -> None:
     wheels = write_wheel(tmp_path / "wheels").parent
     assert custom_image("python", wheels=wheels).offline  # so docker builds it with network none
