@@ -123,7 +123,7 @@ def parse_inventory(image: str, language: str, output: str) -> Inventory:
     """Check and bound a probe's output (see :data:`PROBES`); ``SandboxError`` if malformed."""
     try:
         data = json.loads(output)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
         raise SandboxError(f"listing {image} printed something else than its inventory") from None
     if not isinstance(data, dict) or not isinstance(data.get("interpreter"), str) \
             or not isinstance(data.get("packages"), list):
