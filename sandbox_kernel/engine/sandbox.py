@@ -25,6 +25,7 @@ from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.flavours import image_reference
 from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
@@ -261,7 +262,8 @@ class DockerSandbox:
         _ = self.backend
 
     def image_for(self, language: Language) -> str:
-        return self.images.get(language.name) or self.config.image_for(language)
+        """The image a sandbox of ``language`` runs; a flavour name stands for its tag."""
+        return image_reference(self.images.get(language.name) or self.config.image_for(language))
 
     def resolve_limits(self, limits: Limits | None) -> Limits:
         if limits is None:
@@ -313,6 +315,10 @@ class DockerSandbox:
     def describe(self) -> dict[str, Any]:
         """Facts about the container engine, for ``doctor``."""
         return self.backend.describe()
+
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        """The labels of a local image, or ``None`` when it is missing."""
+        return self.backend.image_labels(image)
 
     def containers(self, owner: str | None = None) -> list[ContainerInfo]:
         """Our containers: all of them, or those of one owner (``ownership.owner_id()``)."""

@@ -40,6 +40,7 @@ from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.flavours import image_reference
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.magic.report import (
@@ -276,7 +277,7 @@ class SandboxMagics(Magics):
         return engine
 
     def image_for(self, language: Language, images: dict[str, str]) -> str:
-        return images.get(language.name) or load_config().image_for(language)
+        return image_reference(images.get(language.name) or load_config().image_for(language))
 
     def shutdown(self) -> None:
         """Close every session (removing its container); safe to call more than once."""

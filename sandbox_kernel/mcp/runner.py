@@ -61,8 +61,12 @@ class ServerConfig:
     max_sessions: int = DEFAULT_MAX_SESSIONS
     audit_log: str | None = None
     runtime: str | None = None
+    images: dict[str, str] = field(default_factory=dict)
+    """Image per language (a flavour name, a derived image's tag, ...); the built one otherwise."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "images", {
+            resolve_language(name).name: image for name, image in self.images.items()})
         names = tuple(dict.fromkeys(resolve_language(name).name for name in self.languages))
         if not names:
             raise ValueError("at least one language must be enabled")
@@ -150,7 +154,8 @@ class ExecService:
         audit: AuditLog | None = None,
     ) -> None:
         self.config = config
-        self.sandbox = sandbox or DockerSandbox(config.limits, runtime=config.runtime)
+        self.sandbox = sandbox or DockerSandbox(config.limits, images=config.images,
+                                                 runtime=config.runtime)
         self.audit = audit or AuditLog(config.audit_log)
         self._pool = ThreadPoolExecutor(config.max_concurrent, thread_name_prefix="sandbox-exec")
         self._futures: set[Future[ExecutionResult]] = set()
