@@ -29,6 +29,8 @@ class ExecutionResult:
     notice: str | None = None
     """For session runs: something the user should be told, e.g. that state was reset."""
     interrupted: bool = False
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """Files collected after a one-shot run (``collect``): relative name to content."""
 
     @property
     def ok(self) -> bool:

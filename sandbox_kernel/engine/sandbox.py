@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import docker
@@ -17,11 +17,15 @@ import requests.exceptions
 
 from sandbox_kernel.backends.docker.attach import AttachPump
 from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
+from sandbox_kernel.backends.docker.exec import ExecOutput, run_exec
 from sandbox_kernel.backends.docker.spec import create_kwargs, is_gvisor
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
+from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.files.globs import check_pattern
+from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
@@ -143,9 +147,14 @@ def one_shot_command(language: Language, runtime: str | None = None) -> list[str
         prelude = (f"mkdir -p /tmp/.sandbox-site && cat > /tmp/.sandbox-site/sitecustomize.py "
                    f"<<'EOF'\n{_WHOLE_WRITES_SITE}EOF\n")
         interpreter = f"PYTHONPATH=/tmp/.sandbox-site {interpreter}"
-    script = (f'{prelude}read -r size token && head -c "$size" > {program} && '
+    # With "keep" after the token, the container outlives the program until the host removes
+    # it, so that the files it wrote can be collected (``exec``); whatever the program left
+    # running is killed first, so nothing changes the files while they are read.
+    keep = ('if [ "$keep" = keep ]; then kill -KILL -1 2>/dev/null; kill -KILL -1 2>/dev/null; '
+            "exec sleep 2147483647; fi; ")
+    script = (f'{prelude}read -r size token keep && head -c "$size" > {program} && '
               f"{{ {interpreter} {program} </dev/null; status=$?; {oom_check}"
-              f"printf {marker}; printf {marker} >&2; exit $status; }}")
+              f"printf {marker}; printf {marker} >&2; {keep}exit $status; }}")
     return ["sh", "-c", script]
 
 
@@ -283,6 +292,14 @@ class DockerSandbox:
         _track(api, container_id)
         return container_id
 
+    def exec(
+        self, container_id: str, command: list[str], stdin: bytes, *, stdout_cap: int,
+        timeout: float,
+    ) -> ExecOutput:
+        """Run ``command`` in a running container of ours as the sandbox user (file transfer)."""
+        return run_exec(self.api(), container_id, command, stdin, stdout_cap=stdout_cap,
+                        timeout=timeout)
+
     def close(self) -> None:
         """Stop this engine's warm pool, close its sessions and its connections to the daemon.
 
@@ -337,16 +354,28 @@ class DockerSandbox:
         *,
         on_output: OutputCallback | None = None,
         on_start: Callable[[str], None] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
     ) -> ExecutionResult:
         """Run ``code`` in a new container and remove it; never raises for what the code does.
 
         ``on_start`` receives the container's ID just before the program is sent, so a caller
         can signal it (``api().kill(container_id, "SIGINT")``) to interrupt this run only.
+        ``files`` (relative name to bytes) are placed in the working directory before the code
+        runs; afterwards the regular files matching the ``collect`` globs come back in
+        ``result.files`` (see ``engine.workspace``). Bad names, patterns or sizes raise
+        ``ValueError`` before any container is touched; a collection the sandbox's files break
+        (over a limit, a named link) raises ``TransferError`` whose ``result`` is the run's.
         """
         lang = resolve_language(language)
         limits = self.resolve_limits(limits)
         seconds = limits.check_timeout(timeout)
         data = limits.check_code(code)
+        rules = TransferRules.from_limits(limits)
+        uploads = rules.check_files(files) if files else {}
+        if isinstance(collect, str):
+            raise ValueError("collect must be a list of glob patterns, not a string")
+        patterns = [check_pattern(pattern) for pattern in collect]
         token = secrets.token_hex(8)
         output = RunOutput(token, limits, on_output)
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
@@ -359,12 +388,16 @@ class DockerSandbox:
                     self._pool.refill(key)
             launched.router.attach(output.on_frame, output.on_eof)
             api, container_id, pump = self.api(), launched.container_id, launched.pump
+            workspace = Workspace(self, container_id, rules)
+            workspace.put(uploads)
             if on_start is not None:
                 on_start(container_id)
             started = time.monotonic()
             deadline = started + seconds
-            pump.send(f"{len(data)} {token}\n".encode() + data, seconds)
-            exit_code = self._wait_for_exit(api, container_id, output, deadline)
+            keep = " keep" if patterns else ""
+            pump.send(f"{len(data)} {token}{keep}\n".encode() + data, seconds)
+            exit_code = self._wait_for_exit(api, container_id, output, deadline,
+                                            exited=not patterns)
             elapsed = (time.monotonic() - started) * 1000.0
             timed_out = exit_code is None
             if timed_out:
@@ -372,22 +405,33 @@ class DockerSandbox:
                 pump.finished.wait(KILL_GRACE)
             oom = exit_code == 137 and (output.oom_counted
                                         or self._oom_killed(api, container_id))
+            result = output.finish(ExecutionResult(exit_code=exit_code, execution_time=elapsed,
+                                                   timed_out=timed_out, oom_killed=oom))
+            if patterns and not timed_out and exit_code != 137:
+                try:
+                    result.files = workspace.collect(patterns)
+                except TransferError as exc:
+                    exc.result = result
+                    raise
         finally:
             if launched is not None:
                 self._discard(launched)
-        result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
-                                 timed_out=timed_out, oom_killed=oom)
-        return output.finish(result)
+        return result
 
     @staticmethod
     def _wait_for_exit(
-        api: docker.APIClient, container_id: str, output: RunOutput, deadline: float
+        api: docker.APIClient, container_id: str, output: RunOutput, deadline: float,
+        exited: bool = True,
     ) -> int | None:
-        """The exit status, or ``None`` if the deadline passed first."""
+        """The exit status, or ``None`` if the deadline passed first.
+
+        ``exited=False``: the wrapper keeps the container running after the program (to collect
+        its files), so the markers' status is the answer.
+        """
         if not output.settled.wait(max(0.0, deadline - time.monotonic())):
             return None
         status_from_markers = output.exit_status
-        if status_from_markers is not None and status_from_markers != 137:
+        if status_from_markers is not None and (status_from_markers != 137 or not exited):
             return status_from_markers
         try:
             # The program ended (or its shell was killed, or it may have been OOM-killed): the

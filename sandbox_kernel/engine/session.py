@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,12 @@ from sandbox_kernel.backends.docker.attach import AttachPump
 from sandbox_kernel.backends.docker.client import open_attach_socket, translate
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.engine.workspace import Workspace
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.files.globs import check_pattern
+from sandbox_kernel.files.host import read_tree
+from sandbox_kernel.files.names import check_name
+from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.result import ExecutionResult
@@ -146,6 +152,9 @@ class SandboxSession:
         self._dead_reason: str | None = None
         self._closed = False
         self.starts = 0
+        self.on_start: Callable[[SandboxSession], None] | None = None
+        """Called after every start of a container (the first and each restart), e.g. to put
+        the notebook's data files in place; an exception it raises fails the start."""
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -227,6 +236,8 @@ class SandboxSession:
                     f"its output: {output or '(none)'}"
                 )
             self.starts += 1
+            if self.on_start is not None:
+                self.on_start(self)
 
     def close(self) -> None:
         """Remove the container; the session cannot be used afterwards.
@@ -264,6 +275,71 @@ class SandboxSession:
             return
         with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
             self.sandbox.api().kill(container_id, signal="SIGINT")
+
+    # -- files --------------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> TransferRules:
+        """The limits of one transfer (from this session's ``Limits``)."""
+        return TransferRules.from_limits(self.limits)
+
+    def workspace(self) -> Workspace:
+        """The running container's working directory (started first if needed)."""
+        with self._lock:
+            if not self.alive:
+                self.start()
+            assert self.container_id is not None
+            return Workspace(self.sandbox, self.container_id, self.rules)
+
+    def upload(self, src: bytes | str | os.PathLike[str], dest: str | None = None) -> list[str]:
+        """Copy ``src`` into the working directory as ``dest``; return the names written.
+
+        ``src`` is bytes (``dest`` required) or a host path: a file, or a directory whose
+        regular files are copied below ``dest`` (symlinks are not followed). ``dest`` defaults
+        to the path's last component. Bad names or sizes over the limits raise ``ValueError``
+        before the container is touched; a failure in the sandbox (its working directory full,
+        say) raises ``TransferError`` and leaves the session running.
+        """
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            if dest is None:
+                raise ValueError("dest is required when src is bytes")
+            files = {check_name(dest): bytes(src)}
+        elif isinstance(src, (str, os.PathLike)):
+            path = os.fspath(src)
+            target = check_name(dest if dest is not None
+                                else os.path.basename(os.path.normpath(path)))
+            files = {check_name(f"{target}/{name}") if name else target: data
+                     for name, data in read_tree(path, self.rules).items()}
+        else:
+            raise ValueError(f"src must be bytes or a path, not {type(src).__name__}")
+        checked = self.rules.check_files(files)
+        self.workspace().put(checked)
+        return sorted(checked)
+
+    def put_files(self, files: Mapping[str, bytes]) -> list[str]:
+        """Write several files (relative name to bytes) at once; rules as in ``upload``."""
+        checked = self.rules.check_files(files)
+        self.workspace().put(checked)
+        return sorted(checked)
+
+    def download(self, path: str) -> bytes:
+        """The content of the regular file ``path`` (relative to the working directory).
+
+        Raises ``ValueError`` for a bad name, ``FileNotFoundError`` when there is no such file,
+        ``TransferError`` for a link, a directory or a file over the limits.
+        """
+        check_name(path)
+        return self.workspace().download(path)
+
+    def collect(self, patterns: list[str]) -> dict[str, bytes]:
+        """The regular files matching the glob ``patterns``, within the limits."""
+        checked = [check_pattern(pattern) for pattern in patterns]
+        return self.workspace().collect(checked)
+
+    def list_files(self, path: str = ".") -> list[str]:
+        """Relative names of the regular files at or below ``path``, sorted."""
+        check_name(path, "path", allow_root=True)
+        return self.workspace().list(path)
 
     # -- running cells --------------------------------------------------------------------------
 
