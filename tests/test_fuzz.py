@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sandbox_kernel import DockerSandbox, Limits, SandboxError, SandboxUnavailable
-from sandbox_kernel.engine.streams import CappedStream, FrameDemuxer, MarkerScanner
+from sandbox_kernel.backends.docker.attach import FrameDemuxer
+from sandbox_kernel.engine.streams import CappedStream, MarkerScanner
 from sandbox_kernel.languages import ALIASES, LANGUAGES
 from sandbox_kernel.limits import _SIZE_RE
 

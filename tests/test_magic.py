@@ -16,12 +16,12 @@ from typing import Any
 
 import nbformat
 import pytest
+from docker_support import docker_api as connect
 from magic_kernel import KernelProbe
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.magic.magics import SandboxMagics, _parser, split_line_magic

@@ -7,7 +7,6 @@ socket, no new container and no ``docker exec``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
@@ -18,11 +17,7 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import docker
-import requests.exceptions
-
-from sandbox_kernel.backends.docker.attach import AttachPump
-from sandbox_kernel.backends.docker.client import open_attach_socket, translate
+from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.engine.workspace import Workspace
@@ -144,7 +139,7 @@ class SandboxSession:
         self.language = language
         self.limits = limits
         self.container_id: str | None = None
-        self._pump: AttachPump | None = None
+        self._pump: Attachment | None = None
         self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self._backlog = OutputBacklog(limits.max_output)
         self._lock = threading.RLock()
@@ -177,7 +172,7 @@ class SandboxSession:
             if self.alive:
                 return
             self._discard_container()
-            api = self.sandbox.api()
+            backend = self.sandbox.backend
             token = secrets.token_hex(16)
             scanners = {
                 STDOUT: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
@@ -206,14 +201,13 @@ class SandboxSession:
             self.container_id = container_id
             self._dead_reason = None
             try:
-                pump = AttachPump(open_attach_socket(api, container_id), on_frame, "session",
-                                  on_eof=lambda: events.put(("eof", 0, None)))
-                pump.start()
+                pump = backend.attach(container_id, on_frame,
+                                      lambda: events.put(("eof", 0, None)), "session")
                 self._pump = pump
-                api.start(container_id)
-            except Exception as exc:
+                backend.start(container_id)
+            except BaseException:
                 self._discard_container()
-                raise translate(exc, self.sandbox.image_for(self.language)) from None
+                raise
             pump.send(source, START_TIMEOUT)
             early: list[bytes] = []
             deadline = time.monotonic() + START_TIMEOUT
@@ -248,7 +242,7 @@ class SandboxSession:
         self._closed = True
         container_id = self.container_id
         if container_id is not None:
-            remove_container(self.sandbox.api(), container_id)
+            remove_container(self.sandbox.backend, container_id)
         with self._lock:
             self._closed = True
             self._discard_container()
@@ -265,7 +259,7 @@ class SandboxSession:
             self._pump.close()
             self._pump = None
         if self.container_id is not None:
-            remove_container(self.sandbox.api(), self.container_id)
+            remove_container(self.sandbox.backend, self.container_id)
             self.container_id = None
 
     def interrupt(self) -> None:
@@ -273,8 +267,7 @@ class SandboxSession:
         container_id = self.container_id
         if container_id is None:
             return
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-            self.sandbox.api().kill(container_id, signal="SIGINT")
+        self.sandbox.signal(container_id, "SIGINT")
 
     # -- files --------------------------------------------------------------------------------
 
@@ -463,11 +456,9 @@ class SandboxSession:
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
         """The driver exited (exit, out of memory, killed): report how, drop the container."""
-        api = self.sandbox.api()
         assert self.container_id is not None
         try:
-            status = api.wait(self.container_id, timeout=10)
-            result.exit_code = int(status.get("StatusCode", -1))
+            result.exit_code = self.sandbox.backend.wait(self.container_id, 10.0)
             result.oom_killed = result.exit_code == 137 and self.sandbox.oom_killed(
                 self.container_id)
         except Exception:  # noqa: BLE001 - removed under us: the status is unknown

@@ -542,7 +542,7 @@ class SandboxMagics(Magics):
         if runtime.lower() in ("", "default", "none"):
             return None
         try:
-            known = self.engine({}).api().info().get("Runtimes") or {}
+            known = self.engine({}).runtimes()
         except SandboxError as exc:
             raise SandboxMagicError(f"cannot check the runtime {runtime!r}: {exc}") from None
         if runtime not in known:

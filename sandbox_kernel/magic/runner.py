@@ -26,12 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
-import docker
-import requests.exceptions
-
-from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
+from sandbox_kernel.engine.sandbox import OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
-from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.result import ExecutionResult
 
 INTERRUPT_GRACE = 3.0
@@ -46,7 +42,6 @@ POLL = 0.2
 Work = Callable[[OutputCallback], ExecutionResult]
 OutputSink = Callable[[str, str], None]
 
-_DOCKER_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, SandboxError)
 
 
 class Stopper:
@@ -72,14 +67,9 @@ class SessionStopper(Stopper):
         container_id = self.session.container_id
         if container_id is None:
             return
-        api = self.session.sandbox.api()
-        try:
-            # SIGKILL, not removal: the session then reads the exit status (137) and reports
-            # that its state was lost, and starts a fresh container on its next cell.
-            api.kill(container_id, signal="SIGKILL")
-        except _DOCKER_ERRORS:
-            with contextlib.suppress(*_DOCKER_ERRORS):
-                remove_container(api, container_id)
+        # SIGKILL, not removal: the session then reads the exit status (137) and reports that
+        # its state was lost, and starts a fresh container on its next cell.
+        self.session.sandbox.signal(container_id, "SIGKILL")
 
 
 @dataclass

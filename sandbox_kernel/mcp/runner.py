@@ -21,7 +21,7 @@ from typing import Any
 from typing_extensions import NotRequired, TypedDict
 
 from sandbox_kernel.engine import ownership
-from sandbox_kernel.engine.sandbox import DockerSandbox, remove_container
+from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES, resolve_language
@@ -308,7 +308,7 @@ class ExecService:
         """Reach the daemon now (and reap orphans of crashed servers) rather than on the first
         call; a daemon that is down is reported on stderr, and each call says so again."""
         try:
-            self.sandbox.api()
+            self.sandbox.connect()
         except SandboxError as exc:
             print(f"sandbox-kernel mcp: warning: {exc}", file=sys.stderr)
 
@@ -341,11 +341,10 @@ class ExecService:
 
     def _kill_sandboxes(self) -> list[str]:
         try:
-            api = self.sandbox.api()
-            ours = [str(info["Id"]) for info in ownership.find_ours(api, ownership.owner_id())]
+            ours = [info.id for info in self.sandbox.containers(ownership.owner_id())]
         except Exception:  # noqa: BLE001 - no daemon, no containers to remove
             return []
         if ours:
             with ThreadPoolExecutor(min(8, len(ours))) as pool:
-                list(pool.map(lambda container_id: remove_container(api, container_id), ours))
+                list(pool.map(self.sandbox.remove, ours))
         return ours

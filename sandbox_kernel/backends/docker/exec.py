@@ -14,31 +14,19 @@ import contextlib
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import docker
 import docker.errors
 import requests.exceptions
 
+from sandbox_kernel.backends import STDERR, STDOUT, ExecOutput
+from sandbox_kernel.backends.docker.attach import FrameDemuxer
 from sandbox_kernel.backends.docker.client import translate
-from sandbox_kernel.backends.docker.spec import BASE_ENVIRONMENT, SANDBOX_USER, WORKDIR
-from sandbox_kernel.engine.streams import STDERR, STDOUT, FrameDemuxer
 from sandbox_kernel.errors import SandboxError
 
 STDERR_CAP = 64 * 1024
 """Bytes of an exec's stderr kept for error messages; the rest is read and dropped."""
-
-
-@dataclass
-class ExecOutput:
-    """What one exec produced: its status (``None`` if unknown), its capped streams."""
-
-    exit_code: int | None
-    stdout: bytes
-    stderr: bytes
-    overflowed: bool = False
-    """stdout went over the cap: the connection was closed and ``stdout`` holds the first bytes."""
-    timed_out: bool = False
 
 
 def run_exec(
@@ -47,18 +35,21 @@ def run_exec(
     command: list[str],
     stdin: bytes = b"",
     *,
+    user: str,
+    workdir: str,
+    environment: Mapping[str, str],
     stdout_cap: int,
     timeout: float,
 ) -> ExecOutput:
-    """Run ``command`` in the container as the sandbox user, feed ``stdin``, collect its output.
+    """Run ``command`` in the container as ``user``, feed ``stdin``, collect its output.
 
     ``stdout_cap`` bounds what is kept in memory (bytes); ``timeout`` (seconds) bounds the whole
     exchange. Raises ``SandboxError`` when Docker refuses the exec (container gone, say).
     """
     try:
         exec_id = api.exec_create(container_id, command, stdin=True, stdout=True, stderr=True,
-                                  tty=False, user=SANDBOX_USER, workdir=WORKDIR,
-                                  environment=dict(BASE_ENVIRONMENT), privileged=False)["Id"]
+                                  tty=False, user=user, workdir=workdir,
+                                  environment=dict(environment), privileged=False)["Id"]
         raw = api.exec_start(exec_id, socket=True)
     except (docker.errors.APIError, requests.exceptions.RequestException, OSError) as exc:
         raise translate(exc) from None
