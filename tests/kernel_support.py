@@ -39,7 +39,8 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
     p for p in (str(PREFIX / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p)
 
 # Settings a developer may have exported; the tests set what they need explicitly.
-_SETTINGS = ("MODE", "TIMEOUT", "MEMORY", "CPUS", "PIDS", "MAX_OUTPUT")
+_SETTINGS = ("MODE", "TIMEOUT", "MEMORY", "CPUS", "PIDS", "MAX_OUTPUT", "FILES_ROOT",
+             "UPLOAD_ON_START", "MAX_FILES")
 
 
 def kernel_env(**settings: str) -> dict[str, str]:

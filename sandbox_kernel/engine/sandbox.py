@@ -31,7 +31,7 @@ from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerSc
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
-from sandbox_kernel.files.globs import check_pattern
+from sandbox_kernel.files.globs import check_patterns
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
@@ -402,9 +402,7 @@ class DockerSandbox:
         data = limits.check_code(code)
         rules = TransferRules.from_limits(limits)
         uploads = rules.check_files(files) if files else {}
-        if isinstance(collect, str):
-            raise ValueError("collect must be a list of glob patterns, not a string")
-        patterns = [check_pattern(pattern) for pattern in collect]
+        patterns = check_patterns(collect)
         token = secrets.token_hex(8)
         output = RunOutput(token, limits, on_output)
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)

@@ -13,16 +13,16 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
-from sandbox_kernel.engine.workspace import Workspace
+from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
-from sandbox_kernel.files.globs import check_pattern
+from sandbox_kernel.files.globs import check_patterns
 from sandbox_kernel.files.host import read_tree
 from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
@@ -147,7 +147,7 @@ class SandboxSession:
         self._dead_reason: str | None = None
         self._closed = False
         self.starts = 0
-        self.on_start: Callable[[SandboxSession], None] | None = None
+        self.on_start: Callable[[SandboxSession], object] | None = None
         """Called after every start of a container (the first and each restart), e.g. to put
         the notebook's data files in place; an exception it raises fails the start."""
 
@@ -324,10 +324,9 @@ class SandboxSession:
         check_name(path)
         return self.workspace().download(path)
 
-    def collect(self, patterns: list[str]) -> dict[str, bytes]:
+    def collect(self, patterns: Sequence[str]) -> dict[str, bytes]:
         """The regular files matching the glob ``patterns``, within the limits."""
-        checked = [check_pattern(pattern) for pattern in patterns]
-        return self.workspace().collect(checked)
+        return self.workspace().collect(check_patterns(patterns))
 
     def list_files(self, path: str = ".") -> list[str]:
         """Relative names of the regular files at or below ``path``, sorted."""
@@ -336,8 +335,15 @@ class SandboxSession:
 
     # -- running cells --------------------------------------------------------------------------
 
-    def run(self, code: str, timeout: float | None = None) -> ExecutionResult:
-        return self.execute(code, timeout)
+    def run(
+        self,
+        code: str,
+        timeout: float | None = None,
+        *,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
+    ) -> ExecutionResult:
+        return self.execute(code, timeout, files=files, collect=collect)
 
     def execute(
         self,
@@ -346,10 +352,20 @@ class SandboxSession:
         *,
         on_output: OutputCallback | None = None,
         on_input: InputCallback | None = None,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
     ) -> ExecutionResult:
-        """Run one cell; output goes to ``on_output`` live and into the result, capped."""
+        """Run one cell; output goes to ``on_output`` live and into the result, capped.
+
+        ``files`` and ``collect`` as in ``DockerSandbox.run``: files are written before the cell,
+        the regular files matching the globs are read into ``result.files`` after it (unless the
+        sandbox was lost). Bad names or sizes raise ``ValueError`` before anything runs; a
+        collection over the limits raises ``TransferError`` carrying the cell's ``result``.
+        """
         seconds = self.limits.check_timeout(timeout)
         data = self.limits.check_code(code)
+        uploads = self.rules.check_files(files) if files else {}
+        patterns = check_patterns(collect)
         with self._lock:
             notice = None
             if not self.alive:
@@ -357,6 +373,8 @@ class SandboxSession:
                     notice = (f"The sandbox was restarted ({self._dead_reason}); "
                               "state from earlier cells was lost.")
                 self.start()
+            if uploads:
+                self.workspace().put(uploads)
             self._cell += 1
             cell_id = str(self._cell)
             flag = "1" if on_input is not None else "0"
@@ -367,6 +385,12 @@ class SandboxSession:
             result = self._collect(cell_id, started + seconds, on_output, on_input)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
+            if patterns and self.alive:
+                try:
+                    result.files = self.workspace().collect(patterns)
+                except TransferError as exc:
+                    exc.result = result
+                    raise
             return result
 
     def _collect(

@@ -53,6 +53,15 @@ def _segment(segment: str) -> str:
     return "".join(out)
 
 
+def check_patterns(patterns: object) -> list[str]:
+    """A list of checked patterns; ``ValueError`` for a bare string or a bad pattern."""
+    if isinstance(patterns, (str, bytes)):
+        raise ValueError("collect must be a list of glob patterns, not a single string")
+    if not isinstance(patterns, (list, tuple)):
+        raise ValueError(f"collect must be a list of glob patterns, not {type(patterns).__name__}")
+    return [check_pattern(pattern) for pattern in patterns]
+
+
 @lru_cache(maxsize=256)
 def _compile(pattern: str) -> re.Pattern[str]:
     regex = ""

@@ -15,11 +15,15 @@ import glob
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.limits import format_size
+
+
+class NoMatch(ValueError):
+    """A host glob matched nothing."""
 
 
 def _inside(path: str, root: str) -> bool:
@@ -94,7 +98,7 @@ def expand(pattern: str, cwd: str, root: str) -> list[str]:
         raise ValueError(f"path {pattern!r} contains a NUL byte")
     matched = sorted(glob.glob(pattern, root_dir=cwd, recursive=True))
     if not matched:
-        raise ValueError(f"no file matches {pattern!r} in {cwd}")
+        raise NoMatch(f"no file matches {pattern!r} in {cwd}")
     for name in matched:
         confine(os.path.join(cwd, name), root)
     return matched
@@ -199,6 +203,24 @@ def save(
             os.path.dirname(os.path.abspath(target))) else cwd, root)
     return [os.path.relpath(write_file(target, data, root, overwrite=overwrite), cwd)
             for target, data in plan]
+
+
+def gather_all(
+    patterns: Sequence[str], cwd: str, root: str, rules: TransferRules, *,
+    skip_missing: bool = False,
+) -> dict[str, bytes]:
+    """``gather`` for several patterns (no ``dest``), checked together against ``rules``.
+
+    ``skip_missing``: a pattern that matches nothing is left out instead of raising ``NoMatch``.
+    """
+    files: dict[str, bytes] = {}
+    for pattern in patterns:
+        try:
+            files.update(gather(pattern, cwd, root, rules))
+        except NoMatch:
+            if not skip_missing:
+                raise
+    return rules.check_files(files)
 
 
 def describe(verb: str, files: Mapping[str, bytes]) -> str:
