@@ -46,6 +46,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", default=".", metavar="DIR",
                         help="where collected files go, under their sandbox names "
                              "(default: the current directory)")
+    parser.add_argument("--max-files", type=int, default=None, metavar="N",
+                        help="files per transfer (--file, --collect), default 1000")
     parser.add_argument("--force", action="store_true",
                         help="replace existing files in --out-dir (never done otherwise)")
     return parser
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             with open(args.file, "rb") as source:
                 code = source.read()
-        limits = limits_from_args(args)
+        limits = limits_from_args(args).with_overrides(max_files=args.max_files)
         images = {args.language: args.image} if args.image else None
         files = _read_files(args.files, limits)
         sandbox = DockerSandbox(limits, images=images, runtime=args.runtime, warm=False)

@@ -40,9 +40,14 @@ STATUS_CAP = 64 * 1024
 # follows a symlink (-P is its default), so a link shows up as type "l", not as its target.
 LIST_COMMAND = ["find", ".", "-mindepth", "1", "-printf", "%y %s %P\\0"]
 # Names come on stdin, NUL-separated and taken verbatim (a name may start with "-").
-ARCHIVE_COMMAND = ["tar", "-cf", "-", "--no-recursion", "--null", "--verbatim-files-from",
-                   "-T", "-"]
-EXTRACT_COMMAND = ["tar", "-xf", "-", "--no-same-owner", "--no-same-permissions"]
+ARCHIVE = "tar -cf - --no-recursion --null --verbatim-files-from -T -"
+EXTRACT = "tar -xf - --no-same-owner --no-same-permissions"
+
+
+def _fed(command: str, size: int) -> list[str]:
+    """``command`` reading exactly ``size`` bytes of stdin: ``head`` ends its input, as the end
+    of the exec's stdin does not reach the process under every runtime (gVisor's exec)."""
+    return ["sh", "-c", f'head -c "$1" | {command}', "sh", str(size)]
 
 
 class TransferError(SandboxError, ValueError):
@@ -121,7 +126,8 @@ class Workspace:
         """
         if not files:
             return
-        out = self.sandbox.exec(self.container_id, EXTRACT_COMMAND, pack(files),
+        archive = pack(files)
+        out = self.sandbox.exec(self.container_id, _fed(EXTRACT, len(archive)), archive,
                                 stdout_cap=STATUS_CAP, timeout=TRANSFER_TIMEOUT)
         if out.exit_code != 0:
             raise TransferError(f"writing {len(files)} file(s) into the sandbox failed: "
@@ -152,7 +158,7 @@ class Workspace:
             return {}
         names = [entry.name for entry in wanted]
         stdin = b"".join(name.encode() + b"\0" for name in names)
-        out = self.sandbox.exec(self.container_id, ARCHIVE_COMMAND, stdin,
+        out = self.sandbox.exec(self.container_id, _fed(ARCHIVE, len(stdin)), stdin,
                                 stdout_cap=archive_cap(self.rules, len(names)),
                                 timeout=TRANSFER_TIMEOUT)
         try:
