@@ -59,13 +59,16 @@ def running_kernel(
     *,
     extra_arguments: list[str] | None = None,
     config_dir: Path | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
-    """A started kernel and its client; ``settings`` become SANDBOX_KERNEL_* variables."""
+    """A started kernel and its client; ``settings`` become SANDBOX_KERNEL_* variables; ``cwd``
+    is the kernel's working directory (a notebook's folder)."""
     env = kernel_env(**(settings or {}))
     if config_dir is not None:
         env["JUPYTER_CONFIG_DIR"] = str(config_dir)
+    extra: dict[str, Any] = {"cwd": str(cwd)} if cwd is not None else {}
     km, kc = start_new_kernel(kernel_name=name, startup_timeout=60, env=env,
-                              extra_arguments=extra_arguments or [])
+                              extra_arguments=extra_arguments or [], **extra)
     try:
         yield km, kc
     finally:
