@@ -27,6 +27,7 @@ from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.limits import MiB
 
 if TYPE_CHECKING:
+    from sandbox_kernel.backends import ExecOutput
     from sandbox_kernel.engine.sandbox import DockerSandbox
     from sandbox_kernel.result import ExecutionResult
 
@@ -127,16 +128,14 @@ class Workspace:
         if not files:
             return
         archive = pack(files)
-        out = self.sandbox.exec(self.container_id, _fed(EXTRACT, len(archive)), archive,
-                                stdout_cap=STATUS_CAP, timeout=TRANSFER_TIMEOUT)
+        out = self._exec(_fed(EXTRACT, len(archive)), archive, STATUS_CAP)
         if out.exit_code != 0:
             raise TransferError(f"writing {len(files)} file(s) into the sandbox failed: "
                                 f"{_reason(out.stderr, out.timed_out)}")
 
     def entries(self) -> list[Entry]:
         """Everything below the working directory (links and special files included)."""
-        out = self.sandbox.exec(self.container_id, LIST_COMMAND, b"", stdout_cap=LISTING_CAP,
-                                timeout=TRANSFER_TIMEOUT)
+        out = self._exec(LIST_COMMAND, b"", LISTING_CAP)
         if out.overflowed:
             raise TransferError(f"the working directory holds too many files to list (over "
                                 f"{LISTING_CAP // MiB} MiB of names)")
@@ -158,9 +157,10 @@ class Workspace:
             return {}
         names = [entry.name for entry in wanted]
         stdin = b"".join(name.encode() + b"\0" for name in names)
-        out = self.sandbox.exec(self.container_id, _fed(ARCHIVE, len(stdin)), stdin,
-                                stdout_cap=archive_cap(self.rules, len(names)),
-                                timeout=TRANSFER_TIMEOUT)
+        out = self._exec(_fed(ARCHIVE, len(stdin)), stdin, archive_cap(self.rules, len(names)))
+        if out.timed_out:
+            raise TransferError(f"reading {len(names)} file(s) from the sandbox failed: "
+                                f"{_reason(out.stderr, True)}")
         try:
             files = unpack(out.stdout, self.rules, names)
         except ValueError as exc:
@@ -194,6 +194,17 @@ class Workspace:
         if not patterns:
             return {}
         return self.get(select(self.entries(), patterns))
+
+    def _exec(self, command: Sequence[str], stdin: bytes, cap: int) -> ExecOutput:
+        """One bounded exec; a container that is gone (the program ended it, or a restart)
+        is a ``TransferError`` too."""
+        try:
+            return self.sandbox.exec(self.container_id, [*command], stdin, stdout_cap=cap,
+                                     timeout=TRANSFER_TIMEOUT)
+        except TransferError:
+            raise
+        except SandboxError as exc:
+            raise TransferError(f"the sandbox cannot transfer files now: {exc}") from None
 
     def _check(self, wanted: Sequence[Entry]) -> None:
         try:
