@@ -34,7 +34,7 @@ def archive_cap(rules: TransferRules, count: int) -> int:
 def pack(files: Mapping[str, bytes]) -> bytes:
     """A tar of ``files`` (checked names), owned by the sandbox user, mode 0644."""
     buffer = io.BytesIO()
-    now = time.time()
+    now = int(time.time())  # a whole second: no pax header for the time
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, data in files.items():
             info = tarfile.TarInfo(name)

@@ -47,6 +47,7 @@ class TransferRules:
                              f"{type(files).__name__}")
         self.check_count(len(files))
         checked: dict[str, bytes] = {}
+        directories: set[str] = set()
         total = 0
         for name, data in files.items():
             clean = check_name(name)
@@ -56,8 +57,15 @@ class TransferRules:
             data = bytes(data)
             total += len(data)
             self.check_size(clean, len(data), total)
-            if clean in checked or any(other.startswith(clean + "/") or
-                                       clean.startswith(other + "/") for other in checked):
+            parents = _parents(clean)
+            if clean in checked or clean in directories or any(p in checked for p in parents):
                 raise ValueError(f"{name!r} clashes with another file of the transfer")
+            directories.update(parents)
             checked[clean] = data
         return checked
+
+
+def _parents(name: str) -> list[str]:
+    """``a/b/c`` -> ``["a", "a/b"]``."""
+    parts = name.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
