@@ -23,7 +23,7 @@ import re
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from IPython.core import magic_arguments
@@ -477,7 +477,8 @@ class SandboxMagics(Magics):
         if isinstance(outcome.error, TransferError) and outcome.error.result is not None:
             # The program ran; its files could not come back: report the run, then the error.
             result = outcome.result = outcome.error.result
-            self._report(request, Outcome(result=result, output=outcome.output))
+            self._report(replace(request, collect=[]),
+                         Outcome(result=result, output=outcome.output))
             raise SandboxMagicError(str(outcome.error)) from None
         if outcome.error is not None and not outcome.interrupted:
             error = outcome.error
