@@ -14,8 +14,13 @@ from sandbox_kernel import DockerSandbox, SandboxError
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 
+UNIT_TIER = os.path.join(os.path.dirname(__file__), "unit") + os.sep
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every test outside ``tests/unit/`` needs the daemon: without one, stop at once, loudly."""
+    if all(str(item.path).startswith(UNIT_TIER) for item in session.items):
+        return
     try:
         connect()
     except SandboxError as exc:

@@ -215,7 +215,7 @@ async def test_bad_input_is_a_tool_error_and_the_server_lives_on(tmp_path: Path)
         ({"language": "python", "code": "x", "timeout": 500}, "at most 120"),
         ({"language": "python", "code": "x" * (10 * MiB + 1)}, "over the limit of 10 MiB"),
         ({"language": "python", "code": "a\x00b"}, "NUL"),
-        ({"language": "bash", "code": "x", "session": "../etc"}, "session must be"),
+        ({"language": "bash", "code": "x", "session": "../etc"}, "a session name is"),
         ({"language": "bash", "code": "x", "label": "L" * 201}, "label must be"),
         ({"language": "python"}, "code"),
     ]

@@ -7,10 +7,10 @@ because that is what the security guarantees are about.
 from __future__ import annotations
 
 import argparse
-import os
 from importlib import resources
 from typing import Any
 
+from sandbox_kernel.config import load_config
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.limits import Limits
 
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from sandbox_kernel.languages import LANGUAGES
 
     report = Report()
-    runtime = args.runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None
+    runtime = args.runtime or load_config().runtime
     try:
         info = DockerSandbox(warm=False).describe()
     except SandboxError as exc:
@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     for name, language in LANGUAGES.items():
         status = statuses.get(name, "missing")
         hint = "" if status == "ok" else "  (run `sandbox-kernel images build`)"
-        report.add(f"image {name}", f"{language.image}: {status}{hint}", status == "ok")
+        image = load_config().image_for(language)
+        report.add(f"image {name}", f"{image}: {status}{hint}", status == "ok")
     if statuses.get("bash") == "ok" and (runtime is None or runtime in runtimes):
         try:
             _probe(report, runtime, Limits())

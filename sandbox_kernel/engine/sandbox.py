@@ -8,7 +8,6 @@ container library: the backend is loaded by name on first use.
 from __future__ import annotations
 
 import atexit
-import os
 import queue
 import secrets
 import threading
@@ -19,6 +18,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Backend, ContainerInfo, ExecOutput, load_backend
+from sandbox_kernel.config import load_config
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.hardening import (
     BASE_ENVIRONMENT,
@@ -27,6 +27,7 @@ from sandbox_kernel.engine.hardening import (
     container_spec,
     is_gvisor,
 )
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.engine.workspace import TransferError, Workspace
@@ -46,8 +47,8 @@ PoolKey = tuple[str, str, Limits, "str | None"]
 OutputCallback = Callable[[str, str], None]
 """Receives ``(stream_name, text)`` as output arrives; called from a background thread."""
 
-# How long after the deadline we allow for the kill and the last bytes of output.
-KILL_GRACE = 1.5
+KILL_GRACE = STOP.output_grace
+"""How long after the deadline we allow for the kill and the last bytes of output."""
 # Looks at the container's state (spread over one second) before calling an exit 137 a kill.
 OOM_CHECKS = 10
 
@@ -202,8 +203,10 @@ class RunOutput:
 class DockerSandbox:
     """The engine: every ``run`` gets a fresh container; ``session`` keeps one for many runs.
 
-    ``runtime`` picks the OCI runtime (``"runsc"`` for gVisor); by default the
-    ``SANDBOX_KERNEL_RUNTIME`` environment variable, else the daemon's default (runc).
+    ``runtime`` picks the OCI runtime (``"runsc"`` for gVisor) and ``images`` the image per
+    language; by default ``SANDBOX_KERNEL_RUNTIME`` and ``SANDBOX_KERNEL_<LANGUAGE>_IMAGE``
+    (``sandbox_kernel.config``), else the daemon's default runtime and the built images.
+    ``limits`` default to ``Limits()``: front-ends pass ``load_config().limits``.
     ``warm`` keeps one started container per language and limits ready for the next ``run``
     (each still serves one run only); turn it off for a process that runs once and exits.
     ``backend`` is a ``Backend`` or the name of one (default ``"docker"``, whose daemon is
@@ -222,13 +225,16 @@ class DockerSandbox:
     ) -> None:
         if limits is not None and not isinstance(limits, Limits):
             raise ValueError(f"limits must be a Limits instance, not {type(limits).__name__}")
+        self.config = load_config()
         self.limits = limits or Limits()
         self.images = {resolve_language(k).name: v for k, v in (images or {}).items()}
-        self.runtime = runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None
+        self.runtime = runtime or self.config.runtime
         self.base_url = base_url
         self._backend_choice = backend
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
+        self._reaped: list[str] = []
+        """Orphans the janitor removed when this engine connected, for ``reap_orphans``."""
         self._sessions: set[SandboxSession] = set()
         self._pool = WarmPool(self._launch, self._discard) if warm else None
         if self._pool is not None:
@@ -256,7 +262,7 @@ class DockerSandbox:
                 self._backend = backend
                 if not _janitor_done:
                     _janitor_done = True
-                    ownership.reap_orphans(backend)
+                    self._reaped = ownership.reap_orphans(backend)
             return self._backend
 
     def connect(self) -> None:
@@ -264,7 +270,7 @@ class DockerSandbox:
         _ = self.backend
 
     def image_for(self, language: Language) -> str:
-        return self.images.get(language.name) or language.image
+        return self.images.get(language.name) or self.config.image_for(language)
 
     def resolve_limits(self, limits: Limits | None) -> Limits:
         if limits is None:
@@ -432,8 +438,9 @@ class DockerSandbox:
                 pump.finished.wait(KILL_GRACE)
             oom = exit_code == 137 and (output.oom_counted
                                         or self._oom_killed(backend, container_id))
-            result = output.finish(ExecutionResult(exit_code=exit_code, execution_time=elapsed,
-                                                   timed_out=timed_out, oom_killed=oom))
+            result = output.finish(ExecutionResult(
+                exit_code=exit_code, execution_time=elapsed, timed_out=timed_out,
+                oom_killed=oom)).settle(limits.memory, seconds)
             if patterns and not timed_out and exit_code != 137:
                 try:
                     result.files = workspace.collect(patterns)
@@ -524,4 +531,6 @@ class DockerSandbox:
 
     def reap_orphans(self) -> list[str]:
         """Remove containers of ours whose owning process is gone (``sandbox-kernel cleanup``)."""
-        return ownership.reap_orphans(self.backend)
+        backend = self.backend
+        reaped, self._reaped = self._reaped, []
+        return reaped + ownership.reap_orphans(backend)

@@ -18,6 +18,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from sandbox_kernel.backends import Attachment
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.engine.workspace import TransferError, Workspace
@@ -27,7 +28,7 @@ from sandbox_kernel.files.host import read_tree
 from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -37,7 +38,6 @@ InputCallback = Callable[[str, bool], "str | None"]
 """Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""
 
 START_TIMEOUT = 30.0
-INTERRUPT_GRACE = 2.0
 FLUSH_WAIT = 1.0
 
 _BOOT = {
@@ -333,6 +333,13 @@ class SandboxSession:
         check_name(path, "path", allow_root=True)
         return self.workspace().list(path)
 
+    def kill(self) -> None:
+        """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)
+        and that the state was lost; the next cell starts a fresh sandbox."""
+        container_id = self.container_id
+        if container_id is not None:
+            self.sandbox.signal(container_id, "SIGKILL")
+
     # -- running cells --------------------------------------------------------------------------
 
     def run(
@@ -385,6 +392,7 @@ class SandboxSession:
             result = self._collect(cell_id, started + seconds, on_output, on_input)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
+            result.settle(self.limits.memory, seconds)
             if patterns and self.alive:
                 try:
                     result.files = self.workspace().collect(patterns)
@@ -413,7 +421,7 @@ class SandboxSession:
             elif interrupted_at is None:
                 wait = deadline - now
             else:
-                wait = interrupted_at + INTERRUPT_GRACE - now
+                wait = interrupted_at + STOP.grace - now
             try:
                 kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
             except KeyboardInterrupt:
@@ -487,11 +495,9 @@ class SandboxSession:
                 self.container_id)
         except Exception:  # noqa: BLE001 - removed under us: the status is unknown
             result.exit_code = None
-        if result.oom_killed:
-            reason = f"killed: out of memory, limit {format_size(self.limits.memory)}"
-        else:
-            reason = f"the process exited with exit status {result.exit_code}"
-        self._abandon(result, reason)
+        result.state_lost = True
+        lost = result.settle(self.limits.memory).outcome
+        self._abandon(result, lost.lost_reason if lost and lost.lost_reason else "it exited")
 
     def _mark_dead(self, reason: str) -> None:
         self._dead_reason = reason
