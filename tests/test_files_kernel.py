@@ -125,3 +125,20 @@ def test_a_notebook_that_reads_a_data_file_next_to_it(tmp_path: Path,
     assert "2 This is a simple file next to the notebook." in texts
     assert "downloaded 1 file" in texts
     assert (folder / "summary.txt").read_text() == "THIS IS A SIMPLE FILE NEXT TO THE NOTEBOOK."
+
+
+def test_download_of_a_file_still_being_written(notebook_dir: Path) -> None:
+    with running_kernel("sandbox-bash", cwd=notebook_dir) as (_, kc):
+        execute(kc, "( i=0; while [ $i -lt 3000000 ]; do echo line$i; i=$((i+1)); done "
+                    "> grow.txt ) >/dev/null 2>&1 &")
+        statuses = []
+        for _ in range(4):
+            cell = execute(kc, "%download grow.txt\ntrue", timeout=60)
+            statuses.append(cell.content["status"])
+            if cell.content["status"] == "ok":
+                lines = (notebook_dir / "grow.txt").read_bytes().split(b"\n")
+                assert all(line == b"line%d" % n for n, line in enumerate(lines[:-1]))
+            else:
+                assert cell.error["ename"] == "TransferError", cell.error
+        assert "ok" in statuses
+        assert execute(kc, "echo alive").text("stdout") == "alive\n"
