@@ -331,7 +331,7 @@ class SandboxSession:
     def list_files(self, path: str = ".") -> list[str]:
         """Relative names of the regular files at or below ``path``, sorted."""
         check_name(path, "path", allow_root=True)
-        return self.workspace().list(path)
+        return self.workspace().list_files(path)
 
     def kill(self) -> None:
         """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)

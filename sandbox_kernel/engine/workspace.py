@@ -145,7 +145,7 @@ class Workspace:
                                 f"{_reason(out.stderr, out.timed_out)}")
         return parse_listing(out.stdout)
 
-    def list(self, path: str = ".") -> list[str]:
+    def list_files(self, path: str = ".") -> list[str]:
         """Names of the regular files at or below ``path``, sorted."""
         where = check_name(path, "path", allow_root=True)
         return sorted(e.name for e in self.entries() if e.kind == "f" and is_inside(e.name, where))
@@ -195,11 +195,11 @@ class Workspace:
             return {}
         return self.get(select(self.entries(), patterns))
 
-    def _exec(self, command: Sequence[str], stdin: bytes, cap: int) -> ExecOutput:
+    def _exec(self, command: list[str], stdin: bytes, cap: int) -> ExecOutput:
         """One bounded exec; a container that is gone (the program ended it, or a restart)
         is a ``TransferError`` too."""
         try:
-            return self.sandbox.exec(self.container_id, [*command], stdin, stdout_cap=cap,
+            return self.sandbox.exec(self.container_id, command, stdin, stdout_cap=cap,
                                      timeout=TRANSFER_TIMEOUT)
         except TransferError:
             raise

@@ -75,6 +75,12 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(regex, re.DOTALL)
 
 
+def selects(pattern: str, name: str) -> bool:
+    """Whether ``pattern`` brings the file ``name``: it matches it or a directory above it."""
+    return matches(pattern, name) or any(
+        matches(pattern, name[:i]) for i, char in enumerate(name) if char == "/")
+
+
 def matches(pattern: str, name: str) -> bool:
     """Whether normalised ``name`` matches normalised ``pattern``."""
     if not has_magic(pattern):

@@ -28,7 +28,7 @@ from sandbox_kernel.engine.session import InputCallback
 from sandbox_kernel.engine.workspace import TransferError
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.files import host
-from sandbox_kernel.files.globs import check_pattern, matches
+from sandbox_kernel.files.globs import check_pattern, selects
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.jupyter.directives import Cell, parse_cell
 from sandbox_kernel.jupyter.history import CellHistory
@@ -112,7 +112,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         for transfer in cell.downloads:
             pattern = check_pattern(transfer.path)
             chosen = {name: data for name, data in collected.items()
-                      if matches(pattern, name) or name.startswith(pattern + "/")}
+                      if selects(pattern, name)}
             if not chosen:
                 raise TransferError(f"%download: no file in the sandbox matches "
                                     f"{transfer.path!r}")

@@ -43,7 +43,7 @@ from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.engine.workspace import TransferError
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.files import host
-from sandbox_kernel.files.globs import check_patterns, matches
+from sandbox_kernel.files.globs import check_patterns, selects
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 from sandbox_kernel.limits import Limits, format_size
@@ -526,8 +526,7 @@ class SandboxMagics(Magics):
         """Write the ``--download`` files into the current directory (which they may not
         leave), with a one-line report; a glob that matched nothing is an error."""
         for pattern in request.collect:
-            if not any(matches(pattern, name) or name.startswith(pattern + "/")
-                       for name in files):
+            if not any(selects(pattern, name) for name in files):
                 raise SandboxMagicError(f"--download: no file in the sandbox matches "
                                         f"{pattern!r}")
         cwd = os.getcwd()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from sandbox_kernel.files import host
 from sandbox_kernel.files.archive import ArchiveError, pack, unpack
-from sandbox_kernel.files.globs import check_patterns, matches
+from sandbox_kernel.files.globs import check_patterns, matches, selects
 from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.jupyter.directives import Transfer, parse_cell
@@ -57,6 +57,8 @@ def test_globs_follow_shell_rules_per_segment() -> None:
     assert matches("[ab].txt", "a.txt") and not matches("[!ab].txt", "a.txt")
     assert not matches("a?c", "a/c")
     assert matches("data.csv", "data.csv") and not matches("data.csv", "xdata.csv")
+    assert selects("out", "out/a/b.txt") and selects("o*", "out/b.txt")
+    assert not selects("out", "outer/b.txt")
     with pytest.raises(ValueError):
         check_patterns("out/*")  # a bare string would be taken letter by letter
     with pytest.raises(ValueError):
