@@ -162,7 +162,8 @@ class Backend(Protocol):
         """Names of the OCI runtimes the engine offers."""
 
     def describe(self) -> dict[str, Any]:
-        """Engine facts for ``doctor``: ``version``, ``endpoint``, ``runtimes``, ``cgroup``."""
+        """Engine facts for ``doctor``: ``version``, ``endpoint``, ``runtimes``,
+        ``runtime_args`` (name: the arguments the engine starts that runtime with), ``cgroup``."""
 
     def image_labels(self, image: str) -> dict[str, str] | None:
         """The labels of a local image, or ``None`` when it is missing."""

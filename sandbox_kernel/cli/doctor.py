@@ -68,7 +68,31 @@ def _expected_inside(limits: Limits, gvisor: bool) -> dict[str, tuple[str, bool 
         "no_new_privs": ("1", None if gvisor else True),
         "docker_socket": ("absent", True),
         "core": ("0", True),
+        "msgqueue": ("0", True),
+        # 2: a seccomp filter is in force (gVisor shows 0 when runsc ignores the OCI profile).
+        "seccomp": ("2", True),
+        "userns": ("refused", True),
     }
+
+
+def _seccomp_rows(report: Report, runtime_args: dict[str, list[str]], in_use: str) -> None:
+    """The profile every container names, and whether each gVisor runtime applies it."""
+    from sandbox_kernel.engine.hardening import is_gvisor
+    from sandbox_kernel.security import seccomp
+
+    shipped = seccomp.profile()
+    report.add("seccomp profile", f"sandbox-kernel sha256:{shipped.sha256[:16]}, based on "
+               f"{shipped.upstream}", True)
+    for name, args in sorted(runtime_args.items()):
+        if not is_gvisor(name):
+            continue
+        if seccomp.gvisor_applies_seccomp(args):
+            report.add(f"seccomp under {name}", "applied (--oci-seccomp), gVisor variant "
+                       f"sha256:{seccomp.profile(gvisor=True).sha256[:16]}", True)
+        else:
+            report.add(f"seccomp under {name}", "NOT applied: add \"--oci-seccomp\" to its "
+                       "runtimeArgs in daemon.json, then reload dockerd (kill -HUP)",
+                       False if name == in_use else None)
 
 
 def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
@@ -112,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
                "not registered: run `bash scripts/bootstrap.sh setup`", "runsc" in runtimes or None)
     in_use = runtime or info.get("default_runtime") or "runc"
     report.add("runtime in use", in_use, runtime is None or runtime in runtimes)
+    _seccomp_rows(report, info.get("runtime_args") or {}, in_use)
     statuses = image_status()
     for name, language in LANGUAGES.items():
         status = statuses.get(name, "missing")

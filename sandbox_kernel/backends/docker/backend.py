@@ -137,6 +137,8 @@ class DockerBackend:
             "version": info.get("ServerVersion"),
             "endpoint": api.base_url,
             "runtimes": sorted((info.get("Runtimes") or {}).keys()),
+            "runtime_args": {name: list((config or {}).get("runtimeArgs") or [])
+                             for name, config in (info.get("Runtimes") or {}).items()},
             "default_runtime": info.get("DefaultRuntime"),
             "cgroup": info.get("CgroupVersion"),
             "security_options": info.get("SecurityOptions") or [],
