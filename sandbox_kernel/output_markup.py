@@ -347,6 +347,7 @@ _BEFORE_ATTRIBUTE = re.compile(r"[\t\n\f\r /]*")
 _ATTRIBUTE_NAME = re.compile(r"=?[^\t\n\f\r />=]*")
 _SPACES = re.compile(r"[\t\n\f\r ]*")
 _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
+_COMMENT_END = re.compile(r"--!?>")
 _VOID = frozenset(
     [
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
@@ -405,6 +406,11 @@ _CLOSED_BY: dict[str, frozenset[str]] = {
 def _skip_tag(markup: str, pos: int) -> int:
     """Index after the ``>`` closing the tag whose attributes start at ``pos`` (or the end)."""
     end = len(markup)
+    close = markup.find(">", pos)
+    if close < 0:
+        return end
+    if markup.find('"', pos, close) < 0 and markup.find("'", pos, close) < 0:
+        return close + 1  # no quoted value can hide a '>': the first one ends the tag
     while True:
         pos = _BEFORE_ATTRIBUTE.match(markup, pos).end()  # type: ignore[union-attr]
         if pos >= end:
@@ -435,11 +441,8 @@ def _skip_comment(markup: str, pos: int) -> int:
         return pos + 1
     if markup.startswith("->", pos):
         return pos + 2
-    ends = [i for i in (markup.find("-->", pos), markup.find("--!>", pos)) if i >= 0]
-    if not ends:
-        return len(markup)
-    first = min(ends)
-    return first + (3 if markup.startswith("-->", first) else 4)
+    match = _COMMENT_END.search(markup, pos)
+    return len(markup) if match is None else match.end()
 
 
 def _end_tag(stack: list[str], name: str) -> None:
@@ -531,12 +534,14 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def _check_macros(cleaned: str) -> None:
-    macros = markup_macros(_TAG.sub("", cleaned))
+    # Tags become spaces: MathJax reads each text node on its own, so "\href<a>x</a>" is the
+    # macro \href followed by a link, not one undefined macro \hrefx.
+    macros = markup_macros(_TAG.sub(" ", cleaned))
     if macros:
         raise MarkupRejected(f"it uses the MathJax macro \\{macros[0][:40]}")
 
 
-def clean_html(markup: str, max_depth: int = 128) -> str:
+def clean_html(markup: str, max_depth: int = 64) -> str:
     """``markup`` (an HTML fragment or document) cleaned for display; see the module docstring.
 
     Raises :class:`MarkupRejected` when the input is refused before parsing (too deeply nested,
@@ -555,7 +560,7 @@ _MARKDOWN = mistune.create_markdown(
 )
 
 
-def markdown_to_html(source: str, max_depth: int = 128) -> str:
+def markdown_to_html(source: str, max_depth: int = 64) -> str:
     """Markdown ``source`` rendered to HTML and cleaned by :func:`clean_html`.
 
     Raises :class:`MarkupRejected` as :func:`clean_html` does, or when the Markdown renderer
@@ -734,7 +739,7 @@ def _rebuild_svg(root: ET.Element, max_depth: int) -> ET.Element:
     return copy
 
 
-def clean_svg(source: str, max_depth: int = 128, max_elements: int = 200_000) -> str:
+def clean_svg(source: str, max_depth: int = 64, max_elements: int = 200_000) -> str:
     """An SVG document cleaned for display (see the module docstring); a well-formed XML string.
 
     Raises :class:`MarkupRejected` if ``source`` is not a well-formed SVG document, declares

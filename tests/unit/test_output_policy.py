@@ -345,6 +345,9 @@ def test_latex() -> None:
     assert shown is not None and shown.data["text/latex"] == formula
     matrix = r"$$\begin{pmatrix} 1 & 0 \\ 0 & \mathbb{R} \end{pmatrix}$$"
     assert POLICY.display({"text/latex": matrix}, {}, budget) is not None
+    relation = POLICY.display({"text/latex": "$x<y$ <img src=x onerror=alert(1)>"}, {}, budget)
+    assert relation is not None
+    assert relation.data["text/latex"] == r"$x\lt y$ \lt img src=x onerror=alert(1)\gt "
     env = POLICY.display({"text/latex": r"\begin{tabular}x\end{tabular}", "text/plain": "t"},
                          {}, budget)
     assert env is not None and set(env.data) == {"text/plain"}
@@ -411,6 +414,14 @@ def test_markdown_with_a_table_and_math_becomes_html() -> None:
         assert part in html, part
 
 
+def test_markdown_over_its_cap_is_dropped_with_a_note() -> None:
+    budget = POLICY.budget()
+    big = "| a |\n|---|\n" + "| x |\n" * (POLICY.max_markdown_bytes // 6 + 1)
+    shown = POLICY.display({"text/markdown": big, "text/plain": "t"}, {}, budget)
+    assert shown is not None and set(shown.data) == {"text/plain"}
+    assert "text/markdown: larger than 256.0 KiB" in budget.take_notes()[0]
+
+
 def test_markdown_next_to_html_keeps_the_html() -> None:
     shown = POLICY.display({"text/markdown": "*m*", "text/html": "<b>h</b>"}, {}, POLICY.budget())
     assert shown is not None and shown.data == {"text/html": "<b>h</b>"}
@@ -424,9 +435,11 @@ def test_markdown_next_to_html_keeps_the_html() -> None:
     "unit",
     ["<div>", "<div></p>", "<ul><li>", "<b><div></b>", "<div><table></div>", "<p><span>",
      "<a>", "<div a\"b>", "<div title='</div>'>", "<div><!--</div>-->", "<textarea></div>",
-     "<div><p></span>", "<table><tr><td><div>"],
+     "<div><p></span>", "<table><tr><td><div>", "<div><!--x--></div>", "<p>x<!-- a --!>",
+     "<div>" * 63 + "</div>" * 63, "<b>" * 63 + "</b>" * 63],
 )
-def test_nesting_estimate_refuses_deep_inputs_fast(unit: str) -> None:
+def test_html_costs_stay_bounded(unit: str) -> None:
+    """2 MiB of the costliest shapes, refused or cleaned in seconds (about 2 s on a loaded box)."""
     markup = unit * (2 * 1024 * 1024 // len(unit))
     started = time.perf_counter()
     with contextlib.suppress(MarkupRejected):
@@ -510,3 +523,14 @@ def test_random_svg_documents_come_out_clean(svg_body: str) -> None:
     shown = POLICY.display({"image/svg+xml": document}, {}, OutputBudget())
     if shown is not None:
         assert bundle_problems(shown.data) == [], svg_body
+
+
+def test_a_markup_macro_split_by_a_tag_is_still_refused() -> None:
+    # Found by hypothesis: Markdown turns the URL into a link, so the browser sees the text node
+    # "\href" followed by an <a> element.
+    policy = OutputPolicy()
+    budget = policy.budget()
+    shown = policy.display({"text/markdown": "\\hrefhttps://evil.example/x", "text/plain": "x"},
+                           {}, budget)
+    assert shown is not None and set(shown.data) == {"text/plain"}
+    assert any("\\href" in note for note in budget.take_notes())
