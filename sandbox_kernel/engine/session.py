@@ -7,7 +7,6 @@ socket, no new container and no ``docker exec``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import threading
@@ -16,18 +15,15 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import docker
-import requests.exceptions
-
-from sandbox_kernel.backends.docker.attach import AttachPump
-from sandbox_kernel.backends.docker.client import open_attach_socket, translate
+from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -43,7 +39,6 @@ by ``engine.protocol`` but not yet through the output policy; called from the ca
 RICH_MESSAGES = ("display", "execute_result", "clear_output")
 
 START_TIMEOUT = 30.0
-INTERRUPT_GRACE = 2.0
 FLUSH_WAIT = 1.0
 
 _BOOT = {
@@ -108,7 +103,7 @@ class SandboxSession:
         self.language = language
         self.limits = limits
         self.container_id: str | None = None
-        self._pump: AttachPump | None = None
+        self._pump: Attachment | None = None
         self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self._backlog = OutputBacklog(limits.max_output)
         self._lock = threading.RLock()
@@ -140,7 +135,7 @@ class SandboxSession:
             if self.alive:
                 return
             self._discard_container()
-            api = self.sandbox.api()
+            backend = self.sandbox.backend
             nonce = new_nonce()
             self._dropped_before += sum(s.dropped for s in self._scanners.values())
             scanners = {STDOUT: FrameScanner(self.limits.max_message, nonce),
@@ -174,14 +169,13 @@ class SandboxSession:
             self.container_id = container_id
             self._dead_reason = None
             try:
-                pump = AttachPump(open_attach_socket(api, container_id), on_frame, "session",
-                                  on_eof=lambda: events.put(("eof", 0, None)))
-                pump.start()
+                pump = backend.attach(container_id, on_frame,
+                                      lambda: events.put(("eof", 0, None)), "session")
                 self._pump = pump
-                api.start(container_id)
-            except Exception as exc:
+                backend.start(container_id)
+            except BaseException:
                 self._discard_container()
-                raise translate(exc, self.sandbox.image_for(self.language)) from None
+                raise
             pump.send(source, START_TIMEOUT)
             early: list[bytes] = []
             deadline = time.monotonic() + START_TIMEOUT
@@ -229,7 +223,7 @@ class SandboxSession:
         self._closed = True
         container_id = self.container_id
         if container_id is not None:
-            remove_container(self.sandbox.api(), container_id)
+            remove_container(self.sandbox.backend, container_id)
         with self._lock:
             self._closed = True
             self._discard_container()
@@ -246,7 +240,7 @@ class SandboxSession:
             self._pump.close()
             self._pump = None
         if self.container_id is not None:
-            remove_container(self.sandbox.api(), self.container_id)
+            remove_container(self.sandbox.backend, self.container_id)
             self.container_id = None
 
     def interrupt(self) -> None:
@@ -254,8 +248,14 @@ class SandboxSession:
         container_id = self.container_id
         if container_id is None:
             return
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-            self.sandbox.api().kill(container_id, signal="SIGINT")
+        self.sandbox.signal(container_id, "SIGINT")
+
+    def kill(self) -> None:
+        """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)
+        and that the state was lost; the next cell starts a fresh sandbox."""
+        container_id = self.container_id
+        if container_id is not None:
+            self.sandbox.signal(container_id, "SIGKILL")
 
     # -- running cells --------------------------------------------------------------------------
 
@@ -300,7 +300,7 @@ class SandboxSession:
                 self._expect(None)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
-            return result
+            return result.settle(self.limits.memory, seconds)
 
     def _collect(
         self,
@@ -325,7 +325,7 @@ class SandboxSession:
             elif interrupted_at is None:
                 wait = deadline - now
             else:
-                wait = interrupted_at + INTERRUPT_GRACE - now
+                wait = interrupted_at + STOP.grace - now
             try:
                 kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
             except KeyboardInterrupt:
@@ -425,20 +425,16 @@ class SandboxSession:
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
         """The driver exited (exit, out of memory, killed): report how, drop the container."""
-        api = self.sandbox.api()
         assert self.container_id is not None
         try:
-            status = api.wait(self.container_id, timeout=10)
-            result.exit_code = int(status.get("StatusCode", -1))
+            result.exit_code = self.sandbox.backend.wait(self.container_id, 10.0)
             result.oom_killed = result.exit_code == 137 and self.sandbox.oom_killed(
                 self.container_id)
         except Exception:  # noqa: BLE001 - removed under us: the status is unknown
             result.exit_code = None
-        if result.oom_killed:
-            reason = f"killed: out of memory, limit {format_size(self.limits.memory)}"
-        else:
-            reason = f"the process exited with exit status {result.exit_code}"
-        self._abandon(result, reason)
+        result.state_lost = True
+        lost = result.settle(self.limits.memory).outcome
+        self._abandon(result, lost.lost_reason if lost and lost.lost_reason else "it exited")
 
     def _mark_dead(self, reason: str) -> None:
         self._dead_reason = reason
