@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+import kernel_support
 import psutil
 from test_output import RSS_BUDGET, peak_rss_growth
 
@@ -174,3 +175,31 @@ def test_a_forgery_in_one_session_cannot_reach_another(engine: DockerSandbox) ->
             assert failed.exit_code == 1 and failed.error is not None
             assert failed.error["ename"] == "KeyError"
         assert b.dropped_messages == 0
+
+
+ALTERNATING_WRITES = """
+import os, time
+deadline = time.time() + 3
+n = 0
+while time.time() < deadline and n < 400_000:  # under the 1 MiB output cap
+    os.write(1, b'o')
+    os.write(2, b'e')
+    n += 1
+print()
+print('pairs', n)
+"""
+
+
+def test_alternating_one_byte_writes_make_few_iopub_messages() -> None:
+    """3 s of one-byte writes alternating stdout and stderr, through a real kernel: a bounded
+    number of iopub stream messages (one buffer per stream per interval), all text delivered."""
+    with kernel_support.running_kernel("sandbox-python", {"timeout": "60"}) as (_, kc):
+        cell = kernel_support.execute(kc, ALTERNATING_WRITES, timeout=120)
+    assert cell.content["status"] == "ok", cell.content
+    streams = cell.of_type("stream")
+    pairs = int(cell.text("stdout").split()[-1])
+    assert pairs > 100
+    assert cell.text("stderr") == "e" * pairs
+    # ~3.5 s of output at one message per stream per 0.1 s, plus the start and the end.
+    assert len(streams) <= 2 * 40, f"{len(streams)} stream messages for {pairs} write pairs"
+    print(f"alternating writes: {pairs} pairs in 3 s -> {len(streams)} iopub stream messages")
