@@ -39,6 +39,8 @@ by ``engine.protocol`` but not yet through the output policy; called from the ca
 RICH_MESSAGES = ("display", "execute_result", "clear_output")
 
 START_TIMEOUT = 30.0
+MESSAGE_BACKLOG = 4
+"""Driver messages may wait in the queue up to this many times ``Limits.max_message`` bytes."""
 FLUSH_WAIT = 1.0
 
 _BOOT = {
@@ -49,25 +51,32 @@ _BOOT = {
 }
 
 
-class OutputBacklog:
-    """Bounds the output waiting in the queue between cells (a stray thread printing forever).
+MESSAGES = 0
+"""The backlog's account of driver messages (stdout and stderr text have their own)."""
 
-    Past ``cap`` unconsumed bytes per stream, output is dropped and counted; the next cell's
-    result reports it as truncated. A cell being collected consumes as fast as it arrives, and
-    its own cap is the same, so nothing it would have kept is lost.
+
+class OutputBacklog:
+    """Bounds, in bytes, what waits in the queue between the reader thread and the consumer.
+
+    Past ``cap`` unconsumed bytes per stream (``message_cap`` for driver messages, counted by
+    their JSON size before they are parsed), what arrives is dropped and counted; the next
+    cell's result reports dropped text as truncated, ``SandboxSession.dropped_messages`` counts
+    dropped messages. A cell being collected consumes as fast as it arrives, and its own text cap
+    is the same, so nothing it would have kept is lost.
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, message_cap: int | None = None) -> None:
         self.cap = cap
-        self._pending = {STDOUT: 0, STDERR: 0}
-        self._dropped = {STDOUT: 0, STDERR: 0}
+        self._caps = {STDOUT: cap, STDERR: cap, MESSAGES: message_cap or cap}
+        self._pending = {STDOUT: 0, STDERR: 0, MESSAGES: 0}
+        self._dropped = {STDOUT: 0, STDERR: 0, MESSAGES: 0}
         self._lock = threading.Lock()
 
     def admit(self, stream_id: int, size: int) -> bool:
         with self._lock:
             if stream_id not in self._pending:
                 return False
-            if self._pending[stream_id] + size > self.cap:
+            if self._pending[stream_id] + size > self._caps[stream_id]:
                 self._dropped[stream_id] += size
                 return False
             self._pending[stream_id] += size
@@ -76,6 +85,10 @@ class OutputBacklog:
     def release(self, stream_id: int, size: int) -> None:
         with self._lock:
             self._pending[stream_id] -= size
+
+    def dropped(self, stream_id: int) -> int:
+        with self._lock:
+            return self._dropped[stream_id]
 
     def take_dropped(self, stream_id: int) -> int:
         with self._lock:
@@ -144,7 +157,8 @@ class SandboxSession:
             events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
             self._events = events
 
-            backlog = self._backlog = OutputBacklog(self.limits.max_output)
+            backlog = self._backlog = OutputBacklog(self.limits.max_output,
+                                                    MESSAGE_BACKLOG * self.limits.max_message)
 
             def on_frame(stream_id: int, payload: bytes) -> None:
                 scanner = scanners.get(stream_id)
@@ -155,12 +169,15 @@ class SandboxSession:
                         if backlog.admit(stream_id, len(item.data)):
                             events.put(("text", stream_id, item.data))
                         continue
+                    if not backlog.admit(MESSAGES, len(item.body)):
+                        continue
                     message = parse_message(item.body)
                     if message is None:
+                        backlog.release(MESSAGES, len(item.body))
                         self._invalid_messages += 1
                     else:
                         message["nonce"] = item.nonce
-                        events.put(("msg", stream_id, message))
+                        events.put(("msg", len(item.body) << 2 | stream_id, message))
 
             command, source = driver_command(self.language, nonce)
             container_id = self.sandbox.create_container(
@@ -181,14 +198,13 @@ class SandboxSession:
             deadline = time.monotonic() + START_TIMEOUT
             while True:
                 try:
-                    kind, stream_id, data = events.get(
-                        timeout=max(0.0, deadline - time.monotonic()))
+                    kind, stream_id, data = self._take(events,
+                        max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     kind, data = "timeout", None
                 if kind == "msg" and data["type"] == "ready" and data["nonce"] == nonce:
                     break
                 if kind == "text":
-                    backlog.release(stream_id, len(data))
                     early.append(data)
                     continue
                 if kind == "msg":
@@ -202,6 +218,18 @@ class SandboxSession:
             self._expect(None)
             self.starts += 1
 
+    def _take(
+        self, events: queue.Queue[tuple[str, int, Any]], timeout: float
+    ) -> tuple[str, int, Any]:
+        """The next event, its bytes given back to the backlog (raises ``queue.Empty``)."""
+        kind, tag, data = events.get(timeout=timeout)
+        if kind == "text":
+            self._backlog.release(tag, len(data))
+        elif kind == "msg":  # tagged with the frame's size, so its bytes can be released
+            self._backlog.release(MESSAGES, tag >> 2)
+            tag &= 3
+        return kind, tag, data
+
     def _expect(self, nonce: str | None) -> None:
         """Accept frames carrying ``nonce`` only (``None``: between requests, accept none)."""
         for scanner in self._scanners.values():
@@ -212,7 +240,7 @@ class SandboxSession:
         """Driver frames dropped since the session started: sent between requests or with a
         stale nonce, over ``Limits.max_message``, unterminated, or failing validation."""
         return (self._dropped_before + sum(s.dropped for s in self._scanners.values())
-                + self._invalid_messages)
+                + self._invalid_messages + self._backlog.dropped(MESSAGES))
 
     def close(self) -> None:
         """Remove the container; the session cannot be used afterwards.
@@ -327,7 +355,7 @@ class SandboxSession:
             else:
                 wait = interrupted_at + STOP.grace - now
             try:
-                kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
+                kind, stream_id, data = self._take(self._events, max(0.0, wait))
             except KeyboardInterrupt:
                 # The caller was interrupted (Ctrl-C in a magic cell, say): pass it on to the
                 # cell, and give up on the sandbox if it is interrupted again.
@@ -350,7 +378,6 @@ class SandboxSession:
                 self._abandon(result, f"the cell {cause} and did not stop when interrupted")
                 break
             if kind == "text":
-                self._backlog.release(stream_id, len(data))
                 text = streams[stream_id].feed(data)
                 if text and on_output is not None:
                     on_output(streams[stream_id].name, text)
@@ -461,16 +488,14 @@ class SandboxSession:
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    kind, stream_id, data = self._events.get(
-                        timeout=max(0.0, deadline - time.monotonic()))
+                    kind, stream_id, data = self._take(self._events,
+                        max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     return empty
                 if kind == "eof":
                     self._mark_dead("the process exited")
                     return empty
-                if kind == "text":
-                    self._backlog.release(stream_id, len(data))
-                elif kind == "msg" and data["type"] == "complete" and data["nonce"] == nonce:
+                if kind == "msg" and data["type"] == "complete" and data["nonce"] == nonce:
                     return {k: data[k] for k in ("matches", "cursor_start", "cursor_end")}
         finally:
             self._expect(None)
