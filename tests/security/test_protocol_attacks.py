@@ -36,6 +36,8 @@ FORGED_BETWEEN_CELLS = NONCES + """
 known = sorted(nonces())
 display = b'{"type":"display","data":{"text/plain":"' + b'x' * 4000 + b'"}}'
 def flood():
+    # Between cells: once this cell's own report is out (a concurrent write could split it).
+    time.sleep(0.2)
     guesses = [os.urandom(16).hex() for _ in range(64)]
     block = b''.join(frame(n, display) for n in known + guesses)
     sent = 0
