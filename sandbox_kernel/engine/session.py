@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 InputCallback = Callable[[str, bool], "str | None"]
 """Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""
 
+MAX_INSPECT = 64 * 1024
+"""Characters of an ``inspect`` reply kept (a function's source can be long)."""
+IS_COMPLETE_STATUSES = ("complete", "incomplete", "invalid", "unknown")
+
 START_TIMEOUT = 30.0
 INTERRUPT_GRACE = 2.0
 FLUSH_WAIT = 1.0
@@ -60,7 +64,10 @@ def _driver_message(data: bytes) -> dict[str, Any] | None:
         return None
     message["id"] = str(message.get("id"))
     status = message.get("status")
-    message["status"] = status if type(status) is int and -(2**31) <= status < 2**31 else 1
+    if message["type"] == "is_complete":
+        message["status"] = status if status in IS_COMPLETE_STATUSES else "unknown"
+    else:
+        message["status"] = status if type(status) is int and -(2**31) <= status < 2**31 else 1
     error = message.get("error")
     if isinstance(error, dict):
         traceback = error.get("traceback")
@@ -81,6 +88,12 @@ def _driver_message(data: bytes) -> dict[str, Any] | None:
     for key in ("cursor_start", "cursor_end"):
         if type(message.get(key)) is not int:
             message[key] = 0
+    message["found"] = message.get("found") is True
+    bundle = message.get("data")
+    text = bundle.get("text/plain") if isinstance(bundle, dict) else None
+    message["data"] = {"text/plain": text[:MAX_INSPECT]} if isinstance(text, str) else {}
+    indent = message.get("indent")
+    message["indent"] = indent[:80] if isinstance(indent, str) and not indent.strip() else ""
     return message
 
 
@@ -412,28 +425,75 @@ class SandboxSession:
         result.state_lost = True
 
     def complete(self, code: str, cursor_pos: int, timeout: float = 5.0) -> dict[str, Any]:
-        """Completions from the live namespace (Python); empty while a cell runs."""
+        """Completions from the live state: ``{"matches", "cursor_start", "cursor_end"}``.
+
+        Empty while a cell runs or when the driver does not answer within ``timeout`` seconds.
+        """
         empty: dict[str, Any] = {"matches": [], "cursor_start": cursor_pos,
                                  "cursor_end": cursor_pos}
-        if not self._lock.acquire(blocking=False):
+        reply = self._ask("complete", {"code": code, "cursor_pos": cursor_pos}, timeout)
+        if reply is None:
             return empty
+        return {k: reply[k] for k in ("matches", "cursor_start", "cursor_end")}
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int = 0,
+                timeout: float = 5.0) -> dict[str, Any]:
+        """What the live state knows about the name at ``cursor_pos``: ``{"found", "data"}``.
+
+        ``data`` is a MIME bundle with ``text/plain`` only (bounded by ``MAX_INSPECT``);
+        ``found`` is false while a cell runs or when the driver does not answer in time.
+        """
+        reply = self._ask("inspect", {"code": code, "cursor_pos": cursor_pos,
+                                      "detail_level": 1 if detail_level else 0}, timeout)
+        if reply is None or not reply["found"]:
+            return {"found": False, "data": {}}
+        return {"found": True, "data": reply["data"]}
+
+    def is_complete(self, code: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Whether ``code`` is a whole cell, by the sandbox's own parser (``is_complete_reply``).
+
+        ``{"status": "complete" | "incomplete" | "invalid" | "unknown", "indent": str}``;
+        ``unknown`` while a cell runs or when the driver does not answer in time.
+        """
+        reply = self._ask("is_complete", {"code": code}, timeout)
+        if reply is None:
+            return {"status": "unknown", "indent": ""}
+        return {"status": reply["status"], "indent": reply["indent"]}
+
+    def _ask(self, verb: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send one introspection request and wait for its answer, or ``None``.
+
+        Never waits for a running cell: the lock is only tried. Output that arrives meanwhile
+        (a background job between cells) stays queued for the next cell.
+        """
+        if not self._lock.acquire(blocking=False):
+            return None
         try:
             if not self.alive or self._pump is None:
-                return empty
+                return None
             self._cell += 1
-            cell_id = str(self._cell)
-            body = json.dumps({"code": code, "cursor_pos": cursor_pos}).encode()
-            self._pump.send(f"complete {cell_id} {len(body)}\n".encode() + body, timeout)
+            request_id = str(self._cell)
+            data = json.dumps(body).encode()
+            self._pump.send(f"{verb} {request_id} {len(data)}\n".encode() + data, timeout)
             deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    kind, _, data = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    return empty
-                if kind == "eof":
-                    self._mark_dead("the process exited")
-                    return empty
-                if kind == "msg" and data.get("type") == "complete" and data.get("id") == cell_id:
-                    return {k: data[k] for k in ("matches", "cursor_start", "cursor_end")}
+            held: list[tuple[str, int, Any]] = []
+            try:
+                while True:
+                    try:
+                        event = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        return None
+                    kind, _, message = event
+                    if kind == "eof":
+                        self._mark_dead("the process exited")
+                        return None
+                    if (kind == "msg" and message.get("type") == verb
+                            and message.get("id") == request_id):
+                        return dict(message)
+                    if kind == "text":
+                        held.append(event)
+            finally:
+                for event in held:
+                    self._events.put(event)
         finally:
             self._lock.release()
