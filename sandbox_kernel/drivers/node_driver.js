@@ -1,4 +1,6 @@
-// sandbox-kernel session driver for Node.js, run as: node -e SOURCE TOKEN (drivers/PROTOCOL.md).
+// sandbox-kernel session driver for Node.js, run as: node -e SOURCE NONCE 3<&0 </dev/null: requests
+// arrive on the control channel, descriptor 3; frames go to stdout and stderr (drivers/PROTOCOL.md,
+// version 2).
 //
 // Cells behave like Node's REPL: they are evaluated by V8 in "REPL mode" through the inspector
 // (the mode Chrome DevTools' console uses), which gives top-level await, re-declarable top-level
@@ -6,7 +8,8 @@
 // a hidden import function, because code the inspector compiles has no module loader attached.
 //
 // Invisibility: the driver's names live in this block and behind symbol-keyed, non-enumerable
-// globals; the control channel is read from fd 0 through a private handle, and user code gets a
+// globals; the control channel is read by a worker thread from a private copy of descriptor 3, and
+// user code gets a
 // process.stdin of its own whose reads become `input` requests while a cell runs (end of input
 // when the frontend does not allow stdin, and between cells). stdout and stderr are switched to
 // blocking writes, so what a cell wrote is whole even when it calls process.exit().
@@ -14,12 +17,14 @@
 {
 const vm = require('vm');
 const fs = require('fs');
-const net = require('net');
+const crypto = require('crypto');
+const { Worker } = require('worker_threads');
 const util = require('util');
 const stream = require('stream');
 const inspector = require('inspector');
 
-const TOKEN = '\x1e\x1f' + process.argv[process.argv.length - 1] + '\x1f';
+let nonce = process.argv[process.argv.length - 1];
+const CONTROL_FD = 3;
 const MAX_VALUE = 1024 * 1024;
 const MAX_SOURCE = 10000;
 const CGROUP_PEAK = ['/sys/fs/cgroup/memory/memory.max_usage_in_bytes', '/sys/fs/cgroup/memory.peak'];
@@ -34,11 +39,10 @@ for (const out of [process.stdout, process.stderr]) {
   if (out._handle && typeof out._handle.setBlocking === 'function') out._handle.setBlocking(true);
 }
 
-// The control channel: fd 0, read through our own handle only.
-const control = new net.Socket({ fd: 0, readable: true, writable: false });
-
+// One frame: RS US NONCE US SIZE US JSON LF, written whole (retrying short writes).
 function send(message, fd = 1) {
-  const data = Buffer.from(TOKEN + JSON.stringify(message) + '\n');
+  const body = Buffer.from(JSON.stringify(message));
+  const data = Buffer.concat([Buffer.from(`\x1e\x1f${nonce}\x1f${body.length}\x1f`), body, Buffer.from('\n')]);
   let offset = 0;
   while (offset < data.length) {
     try {
@@ -57,7 +61,7 @@ function peakMemory() {
 }
 
 // -- the user's stdin ------------------------------------------------------------------------
-let cell = null; // {id, allowStdin, failure, waiting} while a cell runs
+let cell = null; // {allowStdin, failure, settled} while a cell runs
 let userStdin = null;
 let pendingRead = null; // the stdin stream whose _read waits for an `input` answer
 
@@ -72,7 +76,7 @@ function newStdin() {
       const asking = cell;
       setTimeout(() => {
         if (pendingRead === s && cell === asking && !asking.settled) {
-          send({ type: 'input', id: asking.id, prompt: '', password: false });
+          send({ type: 'input', prompt: '', password: false });
         }
       }, INPUT_DELAY);
     },
@@ -237,9 +241,9 @@ function evaluate(source) {
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 let count = 0;
-async function runCell(id, code, allowStdin) {
+async function runCell(code, allowStdin) {
   count += 1;
-  cell = { id, allowStdin, failure: null, settled: false };
+  cell = { allowStdin, failure: null, settled: false };
   let status = 0; let value = null; let error = null;
   const source = rewriteImports(code) + `\n//# sourceURL=<cell ${count}>`;
   try {
@@ -265,8 +269,11 @@ async function runCell(id, code, allowStdin) {
     cell = null;
     if (pendingRead) answerInput(false, '');
   }
-  send({ type: 'flush', id }, 2);
-  send({ type: 'done', id, status, value, error, peak_memory: peakMemory() });
+  if (value !== null) {
+    send({ type: 'execute_result', data: { 'text/plain': value }, metadata: {}, execution_count: count });
+  }
+  send({ type: 'flush' }, 2);
+  send({ type: 'done', status, error, execution_count: count, peak_memory: peakMemory(), payload: [] });
 }
 
 // -- introspection ------------------------------------------------------------------------------
@@ -367,19 +374,19 @@ function isComplete(code) {
   return { status: 'invalid', indent: '' };
 }
 
-async function introspect(verb, id, payload) {
+async function introspect(verb, payload) {
   let request;
   try { request = JSON.parse(payload); } catch (e) { request = {}; }
   const code = typeof request.code === 'string' ? request.code : '';
   const cursor = Number.isInteger(request.cursor_pos) ? Math.max(0, Math.min(request.cursor_pos, code.length)) : code.length;
   try {
-    if (verb === 'complete') return send({ type: 'complete', id, ...(await complete(code, cursor)) });
-    if (verb === 'inspect') return send({ type: 'inspect', id, ...(await inspectAt(code, cursor, request.detail_level === 1)) });
-    if (verb === 'is_complete') return send({ type: 'is_complete', id, ...isComplete(code) });
+    if (verb === 'complete') return send({ type: 'complete', ...(await complete(code, cursor)) });
+    if (verb === 'inspect') return send({ type: 'inspect', ...(await inspectAt(code, cursor, request.detail_level === 1)) });
+    if (verb === 'is_complete') return send({ type: 'is_complete', ...isComplete(code) });
   } catch (err) {
-    if (verb === 'complete') send({ type: 'complete', id, matches: [], cursor_start: cursor, cursor_end: cursor });
-    else if (verb === 'inspect') send({ type: 'inspect', id, found: false, data: {} });
-    else send({ type: 'is_complete', id, status: 'unknown', indent: '' });
+    if (verb === 'complete') send({ type: 'complete', matches: [], cursor_start: cursor, cursor_end: cursor });
+    else if (verb === 'inspect') send({ type: 'inspect', found: false, data: {} });
+    else send({ type: 'is_complete', status: 'unknown', indent: '' });
   }
   return undefined;
 }
@@ -390,12 +397,12 @@ let busy = false;
 function takeRequest() {
   const nl = buffer.indexOf(10);
   if (nl < 0) return null;
-  const [verb, id, size, arg] = buffer.subarray(0, nl).toString().split(' ');
+  const [verb, requestNonce, size, arg] = buffer.subarray(0, nl).toString().split(' ');
   const n = Number(size);
   if (buffer.length < nl + 1 + n) return null;
-  const payload = buffer.subarray(nl + 1, nl + 1 + n).toString('utf8');
+  const raw = buffer.subarray(nl + 1, nl + 1 + n);
   buffer = buffer.subarray(nl + 1 + n);
-  return { verb, id, arg, payload };
+  return { verb, nonce: requestNonce, arg, raw, payload: raw.toString('utf8') };
 }
 
 async function pump() {
@@ -413,17 +420,43 @@ async function pump() {
     for (;;) {
       const request = takeRequest();
       if (request === null) break;
-      if (request.verb === 'run') await runCell(request.id, request.payload, request.arg === '1');
-      else if (request.verb === 'input') answerInput(request.arg === '1', request.payload);
-      else await introspect(request.verb, request.id, request.payload);
+      if (request.verb === 'input') { answerInput(request.arg === '1', request.payload); continue; }
+      nonce = request.nonce;
+      if (request.verb === 'run') {
+        send({ type: 'ack', size: request.raw.length, sha256: crypto.createHash('sha256').update(request.raw).digest('hex') });
+        await runCell(request.payload, request.arg === '1');
+      } else await introspect(request.verb, request.payload);
     }
   } finally {
     busy = false;
   }
 }
 
-control.on('data', (chunk) => { buffer = Buffer.concat([buffer, chunk]); pump(); });
-control.on('end', () => process.exit(0));
-control.on('error', () => process.exit(0));
-send({ type: 'ready', pid: process.pid });
+// The control channel's reader: a worker thread, so that at end of file (the host is gone) the
+// driver exits even while a cell keeps the main thread busy. It reads a close-on-exec,
+// non-blocking copy of descriptor 3 and sleeps between polls: a worker blocked in read(2) could
+// not be stopped, and process.exit() would wait for it forever.
+const control = new Worker(`
+  const fs = require('fs');
+  const { parentPort } = require('worker_threads');
+  let fd = ${CONTROL_FD};
+  try {
+    fd = fs.openSync('/proc/self/fd/${CONTROL_FD}', fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fs.closeSync(${CONTROL_FD});
+  } catch (e) { /* keep reading descriptor 3, blocking */ }
+  const chunk = Buffer.alloc(65536);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let n = 0;
+    try {
+      n = fs.readSync(fd, chunk, 0, chunk.length, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 5); continue; }
+    }
+    if (n <= 0) { process.kill(process.pid, 'SIGKILL'); break; }
+    parentPort.postMessage(Buffer.from(chunk.subarray(0, n)));
+  }
+`, { eval: true });
+control.on('message', (chunk) => { buffer = Buffer.concat([buffer, Buffer.from(chunk)]); pump(); });
+send({ type: 'ready', pid: process.pid, version: process.version });
 }

@@ -1,22 +1,24 @@
 # sandbox-kernel session driver for Python. Injected over stdin when the container starts (so any
-# image with python3 works) and run with ``python3 -u -c SOURCE TOKEN``. Protocol: requests on the
-# original stdin as "VERB ID NBYTES [ARG]\n" + payload; replies are TOKEN + JSON + "\n" on stdout
-# (and a flush marker on stderr), interleaved with the user's own output.
+# image with python3 works) and run with ``python3 -u -c SOURCE NONCE``. The protocol (requests on
+# the original stdin, frames on stdout and stderr) is drivers/PROTOCOL.md, version 2.
 import ast
 import builtins
+import hashlib
 import inspect
 import io
 import json
 import linecache
 import os
+import queue
 import re
 import rlcompleter
 import signal
 import sys
+import threading
 import traceback
 import types
 
-TOKEN = b"\x1e\x1f" + sys.argv[1].encode() + b"\x1f"
+BOOT_NONCE = sys.argv[1]
 DRIVER_FILE = sys._getframe().f_code.co_filename
 MAX_VALUE = 1024 * 1024
 CGROUP_PEAK = ("/sys/fs/cgroup/memory/memory.max_usage_in_bytes", "/sys/fs/cgroup/memory.peak")
@@ -48,6 +50,7 @@ for _name, _fd in (("stdout", 1), ("stderr", 2)):
     setattr(sys, _name, _stream)
     setattr(sys, f"__{_name}__", _stream)
 
+# The control channel moves to a private, close-on-exec descriptor; user code gets /dev/null.
 proto_in = os.fdopen(os.dup(0), "rb")
 _null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(_null, 0)
@@ -59,27 +62,44 @@ main_module.__dict__["__builtins__"] = builtins
 sys.modules["__main__"] = main_module
 namespace = main_module.__dict__
 sys.argv = [""]
-state = {"allow_stdin": False, "cell": "0", "count": 0, "loop": None}
+state = {"allow_stdin": False, "nonce": BOOT_NONCE, "count": 0, "loop": None}
+requests = queue.Queue()
 
 
 def send(message, stream=1):
+    """One frame: RS US NONCE US SIZE US JSON LF, written whole."""
     for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             f.flush()
         except Exception:
             pass
-    data = TOKEN + json.dumps(message).encode() + b"\n"
+    body = json.dumps(message).encode()
+    data = b"\x1e\x1f%s\x1f%d\x1f%s\n" % (state["nonce"].encode(), len(body), body)
     while data:
         data = data[os.write(stream, data):]
 
 
+def read_control():
+    """The control channel's reader: queues requests; at end of file (the host is gone) the
+    driver exits at once, even while a cell runs, and the container with it."""
+    try:
+        while True:
+            line = proto_in.readline(256)
+            parts = line.decode("ascii", "replace").split()
+            if not line.endswith(b"\n") or len(parts) < 3 or not parts[2].isdigit():
+                break
+            size = int(parts[2])
+            payload = proto_in.read(size) if size else b""
+            if len(payload) != size:
+                break
+            requests.put((parts[0], parts[1], parts[3:], payload))
+    finally:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def read_request():
-    line = proto_in.readline()
-    if not line:
-        raise EOFError
-    parts = line.decode().split()
-    payload = proto_in.read(int(parts[2])) if int(parts[2]) else b""
-    return parts[0], parts[1], parts[3:], payload.decode("utf-8", "replace")
+    verb, nonce, args, payload = requests.get()
+    return verb, nonce, args, payload
 
 
 def block_interrupts(block):
@@ -94,11 +114,11 @@ def block_interrupts(block):
 def request_input(prompt="", password=False):
     if not state["allow_stdin"]:
         raise EOFError("input() is not available: this frontend does not support stdin")
-    send({"type": "input", "id": state["cell"], "prompt": str(prompt), "password": password})
+    send({"type": "input", "prompt": str(prompt), "password": bool(password)})
     verb, _, args, payload = read_request()
     if verb != "input" or (args and args[0] == "0"):
         raise EOFError("no input was given")
-    return payload
+    return payload.decode("utf-8", "replace")
 
 
 class ForwardedStdin:
@@ -203,14 +223,16 @@ def complete(request):
 
 def serve():
     block_interrupts(True)
-    send({"type": "ready", "pid": os.getpid()})
+    threading.Thread(target=read_control, name="control", daemon=True).start()
+    send({"type": "ready", "pid": os.getpid(), "ipython": False,
+          "version": sys.version.split()[0]})
     while True:
-        try:
-            verb, cell_id, args, payload = read_request()
-        except EOFError:
-            return
+        verb, nonce, args, data = read_request()
+        state["nonce"] = nonce
+        payload = data.decode("utf-8", "replace")
         if verb == "run":
-            state["cell"], state["allow_stdin"] = cell_id, bool(args and args[0] == "1")
+            send({"type": "ack", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+            state["allow_stdin"] = bool(args and args[0] == "1")
             sys.stdin = ForwardedStdin() if state["allow_stdin"] else open(os.devnull)  # noqa: SIM115
             status, value, error = 0, None, None
             try:
@@ -225,17 +247,23 @@ def serve():
                 status = 130 if isinstance(exc, KeyboardInterrupt) else 1
                 error = {"ename": type(exc).__name__, "evalue": str(exc),
                          "traceback": user_traceback(exc)}
-            send({"type": "flush", "id": cell_id}, stream=2)
-            send({"type": "done", "id": cell_id, "status": status, "value": value,
-                  "error": error, "peak_memory": peak_memory()})
+            if value is not None:
+                send({"type": "execute_result", "data": {"text/plain": value}, "metadata": {},
+                      "execution_count": state["count"]})
+            send({"type": "flush"}, stream=2)
+            send({"type": "done", "status": status, "error": error,
+                  "execution_count": state["count"], "peak_memory": peak_memory(),
+                  "payload": []})
         elif verb == "complete":
             try:
                 reply = complete(json.loads(payload))
             except Exception:
                 reply = {"matches": [], "cursor_start": 0, "cursor_end": 0}
-            send(dict(reply, type="complete", id=cell_id))
-        else:
-            send({"type": "done", "id": cell_id, "status": 0, "value": None, "error": None})
+            send(dict(reply, type="complete"))
+        elif verb == "inspect":
+            send({"type": "inspect", "found": False, "data": {}, "metadata": {}})
+        elif verb == "is_complete":
+            send({"type": "is_complete", "status": "unknown", "indent": ""})
 
 
 serve()

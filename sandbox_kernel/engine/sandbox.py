@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import queue
 import secrets
@@ -19,7 +20,9 @@ from sandbox_kernel.backends.docker.attach import AttachPump
 from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
 from sandbox_kernel.backends.docker.spec import create_kwargs, is_gvisor
 from sandbox_kernel.engine import ownership
-from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.protocol import new_nonce
+from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language, resolve_language
@@ -131,7 +134,8 @@ def one_shot_command(language: Language, runtime: str | None = None) -> list[str
     """
     program = f"/tmp/.sandbox-cell{language.suffix}"
     interpreter = " ".join(language.interpreter)
-    marker = "'\\036\\037%s\\037%d %d\\n' \"$token\" \"$status\" \"$oom\""
+    # One protocol frame (drivers/PROTOCOL.md): RS US NONCE US SIZE US {"status":N,"oom":0|1} LF.
+    marker = "'\\036\\037%s\\037%d\\037%s\\n' \"$token\" \"${#body}\" \"$body\""
     # After a SIGKILL, the cgroup's own count of OOM kills (v1 and v2) says whether it was the
     # OOM killer: Docker's OOMKilled flag is sometimes never set when several run out at once.
     oom_check = ("oom=0; if [ $status = 137 ]; then for f in "
@@ -145,18 +149,26 @@ def one_shot_command(language: Language, runtime: str | None = None) -> list[str
         interpreter = f"PYTHONPATH=/tmp/.sandbox-site {interpreter}"
     script = (f'{prelude}read -r size token && head -c "$size" > {program} && '
               f"{{ {interpreter} {program} </dev/null; status=$?; {oom_check}"
+              f"""body='{{"status":'$status',"oom":'$oom'}}'; """
               f"printf {marker}; printf {marker} >&2; exit $status; }}")
     return ["sh", "-c", script]
 
 
 class RunOutput:
-    """Collects a one-shot run's output: capped streams, live callbacks, and the exit markers."""
+    """Collects a one-shot run's output: capped streams, live callbacks, and the exit markers.
 
-    def __init__(self, token: str, limits: Limits, on_output: OutputCallback | None) -> None:
-        marker = b"\x1e\x1f" + token.encode() + b"\x1f"
+    The markers are frames of the driver protocol carrying the run's nonce, found by the same
+    linear, bounded ``FrameScanner`` as a session's replies; anything else is the program's output.
+    """
+
+    MAX_MARKER = 1024
+    """Largest exit marker accepted; a bigger frame is dropped unread."""
+
+    def __init__(self, nonce: str, limits: Limits, on_output: OutputCallback | None) -> None:
         self.streams = {STDOUT: CappedStream("stdout", limits.max_output),
                         STDERR: CappedStream("stderr", limits.max_output)}
-        self._scanners = {STDOUT: MarkerScanner(marker), STDERR: MarkerScanner(marker)}
+        self._scanners = {STDOUT: FrameScanner(self.MAX_MARKER, nonce),
+                          STDERR: FrameScanner(self.MAX_MARKER, nonce)}
         self._on_output = on_output
         self._statuses: dict[int, int] = {}
         self.oom_counted = False
@@ -168,15 +180,16 @@ class RunOutput:
         scanner = self._scanners.get(stream_id)
         if scanner is None:
             return
-        for kind, data in scanner.feed(payload):
-            fields = data.split() if kind == "marker" else []
-            if len(fields) == 2 and fields[0].isdigit() and fields[1] in (b"0", b"1"):
-                self._statuses[stream_id] = int(fields[0])
-                self.oom_counted = self.oom_counted or fields[1] == b"1"
+        for item in scanner.feed(payload):
+            if isinstance(item, Text):
+                self._emit(stream_id, item.data)
+                continue
+            marker = _exit_marker(item.body)
+            if marker is not None and stream_id not in self._statuses:
+                self._statuses[stream_id] = marker[0]
+                self.oom_counted = self.oom_counted or marker[1]
                 if len(self._statuses) == 2:
                     self.settled.set()
-            else:
-                self._emit(stream_id, data)
 
     def on_eof(self) -> None:
         self.settled.set()
@@ -205,6 +218,20 @@ class RunOutput:
         result.stderr = self.streams[STDERR].text()
         result.truncated = any(s.truncated for s in self.streams.values())
         return result
+
+
+def _exit_marker(body: bytes) -> tuple[int, bool] | None:
+    """``(status, oom_counted)`` from the wrapper's exit marker, or ``None`` if malformed."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    status, oom = fields.get("status"), fields.get("oom")
+    if type(status) is not int or not 0 <= status <= 255 or oom not in (0, 1):
+        return None
+    return status, oom == 1
 
 
 class DockerSandbox:
@@ -347,7 +374,7 @@ class DockerSandbox:
         limits = self.resolve_limits(limits)
         seconds = limits.check_timeout(timeout)
         data = limits.check_code(code)
-        token = secrets.token_hex(8)
+        token = new_nonce()
         output = RunOutput(token, limits, on_output)
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
         launched: Launched | None = None

@@ -10,20 +10,21 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import docker
 import requests.exceptions
 
 from sandbox_kernel.backends.docker.attach import AttachPump
 from sandbox_kernel.backends.docker.client import open_attach_socket, translate
+from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
-from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits, format_size
@@ -35,9 +36,15 @@ if TYPE_CHECKING:
 InputCallback = Callable[[str, bool], "str | None"]
 """Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""
 
+MessageCallback = Callable[[Message], None]
+"""Receives a cell's rich messages (``display``, ``execute_result``, ``clear_output``), validated
+by ``engine.protocol`` but not yet through the output policy; called from the caller's thread."""
+
+RICH_MESSAGES = ("display", "execute_result", "clear_output")
+
 MAX_INSPECT = 64 * 1024
 """Characters of an ``inspect`` reply kept (a function's source can be long)."""
-IS_COMPLETE_STATUSES = ("complete", "incomplete", "invalid", "unknown")
+MAX_INDENT = 80
 
 START_TIMEOUT = 30.0
 INTERRUPT_GRACE = 2.0
@@ -45,56 +52,10 @@ FLUSH_WAIT = 1.0
 
 _BOOT = {
     "python": ("python3", "-u", "-c", '"$(head -c "$1")"', '"$2"'),
-    "node": ("node", "-e", '"$(head -c "$1")"', '"$2"'),
+    # Node cannot move a descriptor itself: the shell puts the control channel on 3.
+    "node": ("node", "-e", '"$(head -c "$1")"', '"$2"', "3<&0", "</dev/null"),
     "bash": ("bash", "-c", '"$(head -c "$1")"', "bash", '"$2"'),
 }
-
-
-def _driver_message(data: bytes) -> dict[str, Any] | None:
-    """A driver message, with every field we read of the expected type, or ``None``.
-
-    The token is visible inside the sandbox, so code can forge messages: whatever it sends, the
-    worst it gets is a wrong report about its own cell, never an exception here.
-    """
-    try:
-        message = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return None
-    message["id"] = str(message.get("id"))
-    status = message.get("status")
-    if message["type"] == "is_complete":
-        message["status"] = status if status in IS_COMPLETE_STATUSES else "unknown"
-    else:
-        message["status"] = status if type(status) is int and -(2**31) <= status < 2**31 else 1
-    error = message.get("error")
-    if isinstance(error, dict):
-        traceback = error.get("traceback")
-        message["error"] = {
-            "ename": str(error.get("ename") or "Error"),
-            "evalue": str(error.get("evalue") or ""),
-            "traceback": [str(line) for line in traceback] if isinstance(traceback, list) else [],
-        }
-    else:
-        message["error"] = None
-    for key in ("value", "prompt"):
-        if not isinstance(message.get(key), str):
-            message[key] = None if key == "value" else ""
-    peak = message.get("peak_memory")
-    message["peak_memory"] = peak if type(peak) is int and peak >= 0 else None
-    matches = message.get("matches")
-    message["matches"] = [str(m) for m in matches] if isinstance(matches, list) else []
-    for key in ("cursor_start", "cursor_end"):
-        if type(message.get(key)) is not int:
-            message[key] = 0
-    message["found"] = message.get("found") is True
-    bundle = message.get("data")
-    text = bundle.get("text/plain") if isinstance(bundle, dict) else None
-    message["data"] = {"text/plain": text[:MAX_INSPECT]} if isinstance(text, str) else {}
-    indent = message.get("indent")
-    message["indent"] = indent[:80] if isinstance(indent, str) and not indent.strip() else ""
-    return message
 
 
 class OutputBacklog:
@@ -155,9 +116,11 @@ class SandboxSession:
         self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self._backlog = OutputBacklog(limits.max_output)
         self._lock = threading.RLock()
-        self._cell = 0
         self._dead_reason: str | None = None
         self._closed = False
+        self._scanners: dict[int, FrameScanner] = {}
+        self._invalid_messages = 0
+        self._dropped_before = 0
         self.starts = 0
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -182,11 +145,11 @@ class SandboxSession:
                 return
             self._discard_container()
             api = self.sandbox.api()
-            token = secrets.token_hex(16)
-            scanners = {
-                STDOUT: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
-                STDERR: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
-            }
+            nonce = new_nonce()
+            self._dropped_before += sum(s.dropped for s in self._scanners.values())
+            scanners = {STDOUT: FrameScanner(self.limits.max_message, nonce),
+                        STDERR: FrameScanner(self.limits.max_message, nonce)}
+            self._scanners = scanners
             events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
             self._events = events
 
@@ -196,14 +159,19 @@ class SandboxSession:
                 scanner = scanners.get(stream_id)
                 if scanner is None:
                     return
-                for kind, data in scanner.feed(payload):
-                    message = _driver_message(data) if kind == "marker" else None
-                    if message is not None:
+                for item in scanner.feed(payload):
+                    if isinstance(item, Text):
+                        if backlog.admit(stream_id, len(item.data)):
+                            events.put(("text", stream_id, item.data))
+                        continue
+                    message = parse_message(item.body)
+                    if message is None:
+                        self._invalid_messages += 1
+                    else:
+                        message["nonce"] = item.nonce
                         events.put(("msg", stream_id, message))
-                    elif backlog.admit(stream_id, len(data)):
-                        events.put(("text", stream_id, data))
 
-            command, source = driver_command(self.language, token)
+            command, source = driver_command(self.language, nonce)
             container_id = self.sandbox.create_container(
                 self.language, command, self.limits, "session"
             )
@@ -223,12 +191,14 @@ class SandboxSession:
             deadline = time.monotonic() + START_TIMEOUT
             while True:
                 try:
-                    kind, _, data = events.get(timeout=max(0.0, deadline - time.monotonic()))
+                    kind, stream_id, data = events.get(
+                        timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     kind, data = "timeout", None
-                if kind == "msg" and data.get("type") == "ready":
+                if kind == "msg" and data["type"] == "ready" and data["nonce"] == nonce:
                     break
                 if kind == "text":
+                    backlog.release(stream_id, len(data))
                     early.append(data)
                     continue
                 if kind == "msg":
@@ -239,7 +209,20 @@ class SandboxSession:
                     f"the {self.language.display_name} sandbox did not start ({kind}); "
                     f"its output: {output or '(none)'}"
                 )
+            self._expect(None)
             self.starts += 1
+
+    def _expect(self, nonce: str | None) -> None:
+        """Accept frames carrying ``nonce`` only (``None``: between requests, accept none)."""
+        for scanner in self._scanners.values():
+            scanner.expected = nonce
+
+    @property
+    def dropped_messages(self) -> int:
+        """Driver frames dropped since the session started: sent between requests or with a
+        stale nonce, over ``Limits.max_message``, unterminated, or failing validation."""
+        return (self._dropped_before + sum(s.dropped for s in self._scanners.values())
+                + self._invalid_messages)
 
     def close(self) -> None:
         """Remove the container; the session cannot be used afterwards.
@@ -290,8 +273,15 @@ class SandboxSession:
         *,
         on_output: OutputCallback | None = None,
         on_input: InputCallback | None = None,
+        on_message: MessageCallback | None = None,
     ) -> ExecutionResult:
-        """Run one cell; output goes to ``on_output`` live and into the result, capped."""
+        """Run one cell; output goes to ``on_output`` live and into the result, capped.
+
+        Rich messages go to ``on_message``; an ``execute_result``'s ``text/plain`` also becomes
+        ``ExecutionResult.value``. A cell whose receipt (``ack``) does not match what was sent, or
+        whose replies break the protocol's order, fails with a ``ProtocolError`` and the sandbox
+        is replaced: it is never reported as a success (drivers/PROTOCOL.md).
+        """
         seconds = self.limits.check_timeout(timeout)
         data = self.limits.check_code(code)
         with self._lock:
@@ -301,28 +291,34 @@ class SandboxSession:
                     notice = (f"The sandbox was restarted ({self._dead_reason}); "
                               "state from earlier cells was lost.")
                 self.start()
-            self._cell += 1
-            cell_id = str(self._cell)
+            nonce = new_nonce()
             flag = "1" if on_input is not None else "0"
-            header = f"run {cell_id} {len(data)} {flag}\n".encode()
             started = time.monotonic()
             assert self._pump is not None
-            self._pump.send(header + data, seconds)
-            result = self._collect(cell_id, started + seconds, on_output, on_input)
+            self._expect(nonce)
+            try:
+                self._pump.send(request("run", nonce, data, flag), seconds)
+                result = self._collect(nonce, data, started + seconds, on_output, on_input,
+                                       on_message)
+            finally:
+                self._expect(None)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
             return result
 
     def _collect(
         self,
-        cell_id: str,
+        nonce: str,
+        sent: bytes,
         deadline: float,
         on_output: OutputCallback | None,
         on_input: InputCallback | None,
+        on_message: MessageCallback | None,
     ) -> ExecutionResult:
         streams = {STDOUT: CappedStream("stdout", self.limits.max_output),
                    STDERR: CappedStream("stderr", self.limits.max_output)}
         result = ExecutionResult()
+        acked = False
         done: dict[str, Any] | None = None
         flushed = False
         interrupted_at: float | None = None
@@ -362,17 +358,40 @@ class SandboxSession:
                 text = streams[stream_id].feed(data)
                 if text and on_output is not None:
                     on_output(streams[stream_id].name, text)
-            elif kind == "msg":
-                kind_of = data.get("type")
-                if kind_of == "done" and data.get("id") == cell_id:
-                    done = data
-                elif kind_of == "flush" and data.get("id") == cell_id:
-                    flushed = True
-                elif kind_of == "input" and data.get("id") == cell_id:
-                    self._answer_input(data, on_input)
-            elif kind == "eof":
+                continue
+            if kind == "eof":
                 self._finish_dead_container(result)
                 break
+            message: Message = data
+            if message["nonce"] != nonce:
+                continue  # queued for an earlier request just before it ended
+            kind_of = message["type"]
+            if stream_id == STDERR:
+                # stderr carries only the flush marker; Docker reads the two streams apart, so
+                # it may overtake the receipt on stdout.
+                flushed = flushed or kind_of == "flush"
+            elif kind_of == "ack" and not acked:
+                mismatch = ack_mismatch(message, sent)
+                if mismatch is not None:
+                    self._desynchronised(result, mismatch)
+                    break
+                acked = True
+            elif not acked or kind_of in ("ack", "ready"):
+                # Anything before the receipt (or a second receipt): the driver is not running
+                # the cell we sent, whatever it says.
+                self._desynchronised(result, f"a {kind_of!r} message arrived before the "
+                                             "sandbox confirmed it received the cell")
+                break
+            elif kind_of == "done" and done is None:
+                done = message
+            elif kind_of == "input":
+                self._answer_input(nonce, message, on_input)
+            elif kind_of in RICH_MESSAGES:
+                if kind_of == "execute_result":
+                    plain = message["data"].get("text/plain")
+                    result.value = plain if isinstance(plain, str) else result.value
+                if on_message is not None:
+                    on_message(message)
         for stream_id, stream in streams.items():
             stream.dropped += self._backlog.take_dropped(stream_id)
             tail = stream.flush()
@@ -380,23 +399,33 @@ class SandboxSession:
                 on_output(stream.name, tail)
         result.stdout, result.stderr = streams[STDOUT].text(), streams[STDERR].text()
         result.truncated = any(s.truncated for s in streams.values())
-        if done is not None:
+        if done is not None and result.error is None:
             result.exit_code = done["status"]
-            result.value = done["value"]
             result.error = done["error"]
             result.peak_memory = done["peak_memory"]
             result.interrupted = result.interrupted or result.exit_code == 130 or bool(
                 result.error and result.error.get("ename") == "KeyboardInterrupt")
         return result
 
-    def _answer_input(self, request: dict[str, Any], on_input: InputCallback | None) -> None:
+    def _desynchronised(self, result: ExecutionResult, reason: str) -> None:
+        """The driver and the host disagree about the cell: fail it and replace the sandbox."""
+        result.exit_code = None
+        result.value = None
+        result.error = {"ename": "ProtocolError",
+                        "evalue": f"protocol desynchronised: {reason}; the cell did not run as "
+                                  "sent and the sandbox was replaced",
+                        "traceback": []}
+        self._abandon(result, "the driver protocol was desynchronised")
+
+    def _answer_input(
+        self, nonce: str, message: Message, on_input: InputCallback | None
+    ) -> None:
         reply = None
         if on_input is not None:
-            reply = on_input(str(request.get("prompt", "")), bool(request.get("password")))
-        body = (reply or "").encode("utf-8", "replace")
-        header = f"input {request['id']} {len(body)} {0 if reply is None else 1}\n".encode()
+            reply = on_input(message["prompt"], message["password"])
+        body = (reply or "").replace("\x00", "").encode("utf-8", "replace")
         if self._pump is not None:
-            self._pump.send(header + body, 10.0)
+            self._pump.send(request("input", nonce, body, "0" if reply is None else "1"), 10.0)
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
         """The driver exited (exit, out of memory, killed): report how, drop the container."""
@@ -440,60 +469,55 @@ class SandboxSession:
                 timeout: float = 5.0) -> dict[str, Any]:
         """What the live state knows about the name at ``cursor_pos``: ``{"found", "data"}``.
 
-        ``data`` is a MIME bundle with ``text/plain`` only (bounded by ``MAX_INSPECT``);
-        ``found`` is false while a cell runs or when the driver does not answer in time.
+        ``data`` is a MIME bundle reduced to ``text/plain`` (at most ``MAX_INSPECT``
+        characters); ``found`` is false while a cell runs or without an answer in time.
         """
         reply = self._ask("inspect", {"code": code, "cursor_pos": cursor_pos,
                                       "detail_level": 1 if detail_level else 0}, timeout)
-        if reply is None or not reply["found"]:
+        text = reply["data"].get("text/plain") if reply is not None else None
+        if reply is None or not reply["found"] or not isinstance(text, str):
             return {"found": False, "data": {}}
-        return {"found": True, "data": reply["data"]}
+        return {"found": True, "data": {"text/plain": text[:MAX_INSPECT]}}
 
     def is_complete(self, code: str, timeout: float = 5.0) -> dict[str, Any]:
         """Whether ``code`` is a whole cell, by the sandbox's own parser (``is_complete_reply``).
 
         ``{"status": "complete" | "incomplete" | "invalid" | "unknown", "indent": str}``;
-        ``unknown`` while a cell runs or when the driver does not answer in time.
+        ``unknown`` while a cell runs or without an answer in time.
         """
         reply = self._ask("is_complete", {"code": code}, timeout)
         if reply is None:
             return {"status": "unknown", "indent": ""}
-        return {"status": reply["status"], "indent": reply["indent"]}
+        indent = reply["indent"]
+        return {"status": reply["status"],
+                "indent": indent[:MAX_INDENT] if not indent.strip() else ""}
 
-    def _ask(self, verb: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one introspection request and wait for its answer, or ``None``.
-
-        Never waits for a running cell: the lock is only tried. Output that arrives meanwhile
-        (a background job between cells) stays queued for the next cell.
-        """
+    def _ask(self, verb: str, body: dict[str, Any], timeout: float) -> Message | None:
+        """Send one introspection request (``complete``, ``inspect``, ``is_complete``) and wait
+        for its answer; ``None`` while a cell runs (the lock is only tried) or after
+        ``timeout`` seconds."""
         if not self._lock.acquire(blocking=False):
             return None
         try:
             if not self.alive or self._pump is None:
                 return None
-            self._cell += 1
-            request_id = str(self._cell)
-            data = json.dumps(body).encode()
-            self._pump.send(f"{verb} {request_id} {len(data)}\n".encode() + data, timeout)
+            nonce = new_nonce()
+            self._expect(nonce)
+            self._pump.send(request(verb, nonce, json.dumps(body).encode()), timeout)
             deadline = time.monotonic() + timeout
-            held: list[tuple[str, int, Any]] = []
-            try:
-                while True:
-                    try:
-                        event = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        return None
-                    kind, _, message = event
-                    if kind == "eof":
-                        self._mark_dead("the process exited")
-                        return None
-                    if (kind == "msg" and message.get("type") == verb
-                            and message.get("id") == request_id):
-                        return dict(message)
-                    if kind == "text":
-                        held.append(event)
-            finally:
-                for event in held:
-                    self._events.put(event)
+            while True:
+                try:
+                    kind, stream_id, data = self._events.get(
+                        timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    return None
+                if kind == "eof":
+                    self._mark_dead("the process exited")
+                    return None
+                if kind == "text":
+                    self._backlog.release(stream_id, len(data))
+                elif kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
+                    return cast(Message, data)
         finally:
+            self._expect(None)
             self._lock.release()
