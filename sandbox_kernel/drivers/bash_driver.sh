@@ -51,22 +51,114 @@ __sk_read() {
   fi
   __sk_got=${#__sk_payload}
 }
+# JSON string of $1 (for replies): backslash, quote and control characters escaped.
+__sk_json() {
+  local s=$1
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\n'/\\n}; s=${s//$'\t'/\\t}; s=${s//$'\r'/\\r}
+  s=${s//[$'\x01'-$'\x1f']/}
+  builtin printf '"%s"' "$s"
+}
+# The value of the JSON string field $2 of the request $1 (the host's json.dumps: ASCII, escapes).
+__sk_field() {
+  local re='"'$2'": "(([^"\\]|\\.)*)"' s
+  [[ $1 =~ $re ]] || return 1
+  s=${BASH_REMATCH[1]}
+  s=${s//\\\\/$'\x01'}; s=${s//\\\"/\"}; s=${s//\\\//\/}
+  s=${s//%/%%}; s=${s//$'\x01'/\\\\}
+  builtin printf -v s "$s"
+  __sk_value=$s
+}
+__sk_number() {
+  local re='"'$2'": ([0-9]+)'
+  [[ $1 =~ $re ]] && __sk_value=${BASH_REMATCH[1]}
+}
+# is_complete: the cell parsed with `set -n` (read, never run) in a subshell; bash's own
+# messages tell an unfinished construct (end of file) from a syntax error.
+__sk_is_complete() {
+  local err status=complete indent=
+  err=$(builtin eval $'builtin set -n\n'"$1" 2>&1 >/dev/null)
+  if [[ $err == *"unexpected end of file"* || $err == *"unexpected EOF"* \
+        || $err == *"delimited by end-of-file"* || $1 =~ (^|[^\\])(\\\\)*\\$ ]]; then
+    status=incomplete indent='  '
+  elif [[ $err == *"syntax error"* ]]; then
+    status=invalid
+  fi
+  __sk_send 1 "{\"type\":\"is_complete\",\"status\":\"$status\",\"indent\":\"$indent\"}"
+}
+# complete: the word before the cursor against the live shell (compgen): variables after `$`,
+# commands (aliases, builtins, functions, keywords, programs) in command position, else paths.
+__sk_complete() {
+  local code=$1 cursor=$2 before word head word_prefix list=() m out= sep= n=0 start
+  local -A seen=()
+  before=${code:0:cursor}
+  [[ $before =~ ([^[:space:]\;\|\&\(\)\<\>\`\"\']*)$ ]]
+  word=${BASH_REMATCH[1]}
+  head=${before%"$word"}
+  start=$(( cursor - ${#word} ))
+  if [[ $word == \$\{* ]]; then
+    builtin mapfile -t list < <(builtin compgen -v -- "${word#??}"); word_prefix='${'
+  elif [[ $word == \$* ]]; then
+    builtin mapfile -t list < <(builtin compgen -v -- "${word#?}"); word_prefix='$'
+  elif [[ $word != */* && $head =~ (^|[\;\|\&\(\`]|\$\(|[[:space:]](then|do|else|elif|if|while|until|time|!))[[:space:]]*$ ]]; then
+    builtin mapfile -t list < <(builtin compgen -c -- "$word"); word_prefix=
+  else
+    builtin mapfile -t list < <(builtin compgen -f -- "$word"); word_prefix=
+  fi
+
+  for m in "${list[@]}"; do
+    [[ -n ${seen[$m]+x} ]] && continue
+    seen[$m]=1
+    [[ -z $word_prefix && -d $m && $word != \$* && $head =~ [^[:space:]] ]] && m+=/
+    out+=$sep$(__sk_json "$word_prefix$m"); sep=,
+    (( ++n >= 1000 )) && break
+  done
+  __sk_send 1 "{\"type\":\"complete\",\"matches\":[$out],\"cursor_start\":$start,\"cursor_end\":$cursor}"
+}
+# inspect: `type` of the name at the cursor (a function's source), and `help` for builtins and
+# keywords.
+__sk_inspect() {
+  local code=$1 cursor=$2 detail=$3 name text kind
+  [[ ${code:0:cursor} =~ ([[:alnum:]_.:+-]*)$ ]]; name=${BASH_REMATCH[1]}
+  [[ ${code:cursor} =~ ^([[:alnum:]_.:+-]*) ]]; name+=${BASH_REMATCH[1]}
+  kind=$(builtin type -t -- "$name" 2>/dev/null)
+  if [[ -z $name || -z $kind ]]; then
+    __sk_send 1 '{"type":"inspect","found":false,"data":{},"metadata":{}}'
+    return
+  fi
+  text=$(builtin type -- "$name" 2>&1)
+  if [[ $kind == builtin || $kind == keyword ]]; then
+    if (( detail )); then text+=$'\n\n'$(builtin help -- "$name" 2>&1)
+    else text+=$'\n\n'$(builtin help -d -- "$name" 2>&1); fi
+  fi
+  text=${text:0:65536}
+  __sk_send 1 "{\"type\":\"inspect\",\"found\":true,\"data\":{\"text/plain\":$(__sk_json "$text")},\"metadata\":{}}"
+}
+# The request's code and cursor, or an answer saying there is nothing to tell.
+__sk_request() {
+  __sk_code= __sk_cursor=0 __sk_detail=0
+  __sk_field "$__sk_payload" code && __sk_code=$__sk_value
+  __sk_number "$__sk_payload" cursor_pos && __sk_cursor=$__sk_value
+  __sk_number "$__sk_payload" detail_level && __sk_detail=$__sk_value
+  __sk_code=${__sk_code//$'\r\n'/$'\n'}
+  :
+}
 __sk_send 1 "{\"type\":\"ready\",\"pid\":$$,\"version\":\"$BASH_VERSION\"}"
 while __sk_read; do
   if [[ $__sk_verb == run ]]; then
     __sk_send 1 "{\"type\":\"ack\",\"size\":$__sk_got}"
     __sk_int=
+    __sk_payload=${__sk_payload//$'\r\n'/$'\n'}  # Windows line endings
     source <(builtin printf '%s' "$__sk_payload") </dev/null {__sk_in}<&-
     __sk_st=$?
     __sk_int=
     __sk_send 2 '{"type":"flush"}'
     __sk_send 1 "{\"type\":\"done\",\"status\":$__sk_st,\"peak_memory\":$(__sk_peak)}"
   elif [[ $__sk_verb == complete ]]; then
-    __sk_send 1 '{"type":"complete","matches":[],"cursor_start":0,"cursor_end":0}'
+    __sk_request; __sk_complete "$__sk_code" "$__sk_cursor"
   elif [[ $__sk_verb == inspect ]]; then
-    __sk_send 1 '{"type":"inspect","found":false,"data":{},"metadata":{}}'
+    __sk_request; __sk_inspect "$__sk_code" "$__sk_cursor" "$__sk_detail"
   elif [[ $__sk_verb == is_complete ]]; then
-    __sk_send 1 '{"type":"is_complete","status":"unknown","indent":""}'
+    __sk_request; __sk_is_complete "$__sk_code"
   fi
 done
 builtin kill -KILL 0
