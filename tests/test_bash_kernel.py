@@ -1,0 +1,58 @@
+"""The Bash kernel's cell handling and introspection (issue 15): a real sandbox-bash kernel
+through jupyter_client, cells run in a real container."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+from kernel_support import execute, running_kernel, wait_for_reply
+
+Kernel = tuple[KernelManager, BlockingKernelClient]
+
+
+def is_complete(kc: BlockingKernelClient, code: str) -> dict[str, Any]:
+    msg_id = kc.is_complete(code)
+    reply: dict[str, Any] = wait_for_reply(kc, msg_id, timeout=30)
+    return dict(reply["content"])
+
+
+@pytest.fixture(scope="module")
+def bash() -> Iterator[Kernel]:
+    with running_kernel("sandbox-bash", {"timeout": "20"}) as kernel:
+        yield kernel
+
+
+def test_windows_line_endings_run(bash: Kernel) -> None:
+    _, kc = bash
+    cell = execute(kc, "x=1\r\nif [ $x = 1 ]; then\r\n  echo yes\r\nfi\r\n")
+    assert cell.content["status"] == "ok", cell.outputs
+    assert cell.text("stdout") == "yes\n"
+    assert "\\r" not in cell.text("stderr") and "command not found" not in cell.text("stderr")
+
+
+def test_completion_and_inspection_see_the_live_shell(bash: Kernel) -> None:
+    _, kc = bash
+    cell = execute(kc, "greet_user() { echo \"hi $1\"; }\nsk_counter=3\nmkdir -p dir_one")
+    assert cell.content["status"] == "ok", cell.outputs
+    assert kc.complete("greet_u", 7, reply=True)["content"]["matches"] == ["greet_user"]
+    reply = kc.complete("echo $sk_cou", 12, reply=True)["content"]
+    assert reply["matches"] == ["$sk_counter"] and reply["cursor_start"] == 5
+    assert kc.complete("cd dir_o", 8, reply=True)["content"]["matches"] == ["dir_one/"]
+    found = kc.inspect("greet_user", 10, reply=True)["content"]
+    assert found["found"] is True
+    assert "greet_user is a function" in found["data"]["text/plain"]
+    assert "echo \"hi $1\"" in found["data"]["text/plain"]
+    assert kc.inspect("no_such_command_here", 5, reply=True)["content"]["found"] is False
+
+
+def test_is_complete_parses_without_running(bash: Kernel) -> None:
+    _, kc = bash
+    assert is_complete(kc, "for i in 1 2 3; do")["status"] == "incomplete"
+    reply = is_complete(kc, "touch never_created")
+    assert reply["status"] == "complete"
+    cell = execute(kc, "ls never_created 2>&1 || echo absent")
+    assert cell.text("stdout").endswith("absent\n")
