@@ -56,3 +56,24 @@ def test_is_complete_parses_without_running(bash: Kernel) -> None:
     assert reply["status"] == "complete"
     cell = execute(kc, "ls never_created 2>&1 || echo absent")
     assert cell.text("stdout").endswith("absent\n")
+
+
+def test_shell_options_and_redirections_stay_in_their_cell(bash: Kernel) -> None:
+    _, kc = bash
+    cell = execute(kc, "set -x\necho traced")
+    # Sourced cells trace at one level of indirection ("++"), like any sourced file.
+    assert cell.text("stderr") == "++ echo traced\n"
+    cell = execute(kc, "echo again")
+    assert cell.text("stdout") == "again\n"
+    assert cell.text("stderr") == "++ echo again\n"  # the user's trace, none of the driver's
+    execute(kc, "set +x; set -v")
+    cell = execute(kc, "echo shown")
+    assert cell.text("stderr") == "echo shown\n"
+    execute(kc, "set +v")
+    cell = execute(kc, "exec >/dev/null 2>&1\necho hidden")
+    assert cell.content["status"] == "ok" and cell.text("stdout") == ""
+    cell = execute(kc, "echo visible; echo to-stderr >&2")
+    assert (cell.text("stdout"), cell.text("stderr")) == ("visible\n", "to-stderr\n")
+    cell = execute(kc, "declare -F; trap -p DEBUG")
+    assert "__sk" not in cell.text("stdout").replace("declare -f __sk", "")  # no DEBUG trap
+    assert "DEBUG" not in cell.text("stdout")

@@ -1,16 +1,26 @@
 # sandbox-kernel session driver for Bash, run as: bash -c SOURCE bash NONCE. Cells are sourced in
 # this shell, so variables, functions, exports, aliases and the working directory persist. An
-# interrupt (SIGINT) sets a flag; the DEBUG trap then returns from every function and from the
-# sourced cell, which stops the cell without killing the shell. The protocol (drivers/PROTOCOL.md,
+# interrupt (SIGINT) sets a flag and a DEBUG trap, which then returns from every function and from
+# the sourced cell: that stops the cell without killing the shell. The protocol (drivers/PROTOCOL.md,
 # version 2) uses builtins only: a cell can leave an environment that no external program could
 # start with (E2BIG).
+#
+# Between cells the driver runs with the shell options that would break or expose it turned off
+# (xtrace, verbose, nounset, errexit) and puts the cell's own back right before the next cell
+# (xtrace as the first command of the sourced text, so that `set -x` never traces the driver),
+# and every frame goes to private copies of the original stdout and stderr, which also become the
+# next cell's stdout and stderr again: `exec >/dev/null 2>&1` silences its own cell only.
 __sk_nonce=$1
+exec {__sk_out}>&1 {__sk_err}>&2
+__sk_opts=
 set --
 shopt -s expand_aliases
 set -T
 __sk_int=
-trap '__sk_int=1' INT
-trap 'if [[ -n $__sk_int ]] && (( ${#BASH_SOURCE[@]} > 0 )); then return 130; fi' DEBUG
+# The DEBUG trap exists only from an interrupt to the end of its cell: no cost per command, and
+# nothing for `set -x` or `set -v` to show otherwise.
+__sk_stop='{ if [[ -n $__sk_int ]] && (( ${#BASH_SOURCE[@]} > 0 )); then return 130; fi; } 2>/dev/null'
+trap '__sk_int=1; trap "$__sk_stop" DEBUG' INT
 __sk_peak() {
   local f v
   for f in /sys/fs/cgroup/memory/memory.max_usage_in_bytes /sys/fs/cgroup/memory.peak; do
@@ -21,7 +31,9 @@ __sk_peak() {
 # One frame: RS US NONCE US SIZE US JSON LF (SIZE in bytes, hence the C locale).
 __sk_send() {
   local LC_ALL=C
-  builtin printf '\036\037%s\037%d\037%s\n' "$__sk_nonce" "${#2}" "$2" >&"$1"
+  local fd=$__sk_out
+  [[ $1 == 2 ]] && fd=$__sk_err
+  builtin printf '\036\037%s\037%d\037%s\n' "$__sk_nonce" "${#2}" "$2" >&"$fd"
 }
 # The control channel's reader, a process of its own (so `wait` in a cell never waits for it):
 # it forwards each request to the shell over a pipe and, at end of file (the host is gone), kills
@@ -148,8 +160,14 @@ while __sk_read; do
     __sk_send 1 "{\"type\":\"ack\",\"size\":$__sk_got}"
     __sk_int=
     __sk_payload=${__sk_payload//$'\r\n'/$'\n'}  # Windows line endings
-    source <(builtin printf '%s' "$__sk_payload") </dev/null {__sk_in}<&-
-    __sk_st=$?
+    \exec 1>&"$__sk_out" 2>&"$__sk_err"
+    [[ -n $__sk_flags ]] && builtin set "-$__sk_flags"
+    source <(builtin printf '%s%s' "$__sk_xtrace" "$__sk_payload") </dev/null {__sk_in}<&-
+    { __sk_st=$? __sk_flags=$-; builtin set +xveu; builtin trap - DEBUG; } 2>/dev/null
+    \exec 1>&"$__sk_out" 2>&"$__sk_err"
+    __sk_xtrace=
+    [[ $__sk_flags == *x* ]] && __sk_xtrace='builtin set -x; '
+    __sk_flags=${__sk_flags//[^veu]/}
     __sk_int=
     __sk_send 2 '{"type":"flush"}'
     __sk_send 1 "{\"type\":\"done\",\"status\":$__sk_st,\"peak_memory\":$(__sk_peak)}"
