@@ -77,3 +77,25 @@ def test_shell_options_and_redirections_stay_in_their_cell(bash: Kernel) -> None
     cell = execute(kc, "declare -F; trap -p DEBUG")
     assert "__sk" not in cell.text("stdout").replace("declare -f __sk", "")  # no DEBUG trap
     assert "DEBUG" not in cell.text("stdout")
+
+
+def test_read_gets_its_line_through_an_input_request(bash: Kernel) -> None:
+    _, kc = bash
+    requests: list[dict[str, Any]] = []
+
+    def answer(msg: dict[str, Any]) -> None:
+        requests.append(msg["content"])
+        kc.input(["Ada", "line two"][len(requests) - 1])
+
+    code = "read -p 'name? ' name; echo \"got [$name]\"; x=$(head -n 1); echo \"then [$x]\""
+    cell = execute(kc, code, allow_stdin=True, stdin_hook=answer)
+    assert cell.content["status"] == "ok", cell.outputs
+    assert cell.text("stdout") == "got [Ada]\nthen [line two]\n"
+    assert len(requests) == 2 and requests[0]["password"] is False
+    # A cell that reads nothing asks nothing; without stdin, reading ends at once.
+    requests.clear()
+    assert execute(kc, "sleep 0.3; echo quiet", allow_stdin=True, stdin_hook=answer
+                   ).text("stdout") == "quiet\n"
+    assert requests == []
+    cell = execute(kc, "read -r line || echo 'end of input'", timeout=30)
+    assert cell.text("stdout") == "end of input\n"

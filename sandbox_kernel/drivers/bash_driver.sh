@@ -47,11 +47,76 @@ __sk_forward() {
     payload=
     if (( size > 0 )) && ! IFS= builtin read -r -d '' -N "$size" payload; then break; fi
     (( ${#payload} == size )) || break
-    builtin printf '%s\n%s' "$line" "$payload" || break
+    if [[ $verb == input ]]; then
+      builtin printf '%s\n%s' "$line" "$payload" >&"$__sk_ans" || break
+    else
+      builtin printf '%s\n%s' "$line" "$payload" || break
+    fi
   done
   builtin kill -KILL 0
 }
+# Answers to `input` messages go to the running cell's input server (below) on their own pipe;
+# __sk_nap is a pipe nobody writes, for sleeping with `read -t`.
+exec {__sk_ans}<> <(:) {__sk_nap}<> <(:)
 exec {__sk_in}< <(__sk_forward <&0 & :) </dev/null
+
+# Input. A cell whose frontend allows stdin reads from a pipe that only its input server holds
+# open for writing. The server watches the sandbox's processes: when one is blocked in read(2)
+# (or readv/pread) on that pipe, which /proc/PID/syscall and /proc/PID/fdinfo tell, and nothing
+# it wrote is left unread, it sends an `input` message and writes the answer (plus a newline) to
+# the pipe, or closes it for end of input. This works for the `read` builtin and for any program
+# the cell starts. gVisor has no /proc/PID/syscall: there, and when the frontend does not allow
+# stdin, cells read /dev/null (end of input at once).
+__sk_input_ok=
+[[ -r /proc/self/syscall ]] && __sk_input_ok=1
+__sk_reader_waiting() {
+  local f nr fd rest k v
+  for f in /proc/[0-9]*/syscall; do
+    { builtin read -r nr fd rest < "$f"; } 2>/dev/null || continue
+    [[ $nr == 0 || $nr == 17 || $nr == 19 ]] || continue
+    [[ $fd == 0x* ]] || continue
+    while builtin read -r k v; do
+      if [[ $k == ino: ]]; then [[ $v == "$1" ]] && return 0; break; fi
+    done 2>/dev/null < "${f%/syscall}/fdinfo/$(( fd ))"
+  done
+  return 1
+}
+__sk_input_server() {
+  local LC_ALL=C ino k v line verb nonce size given text
+  builtin trap '' INT
+  builtin printf '%s\n' "$BASHPID"
+  \exec 1>&- {__sk_in}<&-
+  while builtin read -r k v; do [[ $k == ino: ]] && ino=$v; done < "/proc/self/fdinfo/$__sk_pr"
+  \exec {__sk_pr}<&-
+  while :; do
+    IFS= builtin read -r -t 0.05 -u "$__sk_nap" _
+    __sk_reader_waiting "$ino" || continue
+    __sk_send 1 '{"type":"input","prompt":"","password":false}'
+    IFS= builtin read -r -u "$__sk_ans" line || return
+    IFS=' ' builtin read -r verb nonce size given <<< "$line"
+    text=
+    if (( size > 0 )); then IFS= builtin read -r -d '' -N "$size" -u "$__sk_ans" text || return; fi
+    [[ $given == 1 ]] || return  # end of input: the write end closes with this process
+    builtin printf '%s\n' "$text" >&"$__sk_pw"
+  done
+}
+# Prepare the cell's stdin (fd __sk_cin) and start its input server; __sk_ipid is the server's.
+__sk_input_start() {
+  local rw pid
+  __sk_ipid=
+  if [[ $1 != 1 || -z $__sk_input_ok ]]; then \exec {__sk_cin}</dev/null; return; fi
+  \exec {rw}<> <(:)
+  \exec {__sk_pr}<"/proc/self/fd/$rw" {__sk_pw}>"/proc/self/fd/$rw" {rw}>&-
+  \exec {__sk_ictl}< <(__sk_input_server & :)
+  IFS= builtin read -r -u "$__sk_ictl" __sk_ipid
+  \exec {__sk_ictl}<&- {__sk_pw}>&-
+  __sk_cin=$__sk_pr
+}
+__sk_input_stop() {
+  [[ -n $__sk_ipid ]] && builtin kill -KILL "$__sk_ipid" 2>/dev/null
+  \exec {__sk_cin}<&-
+  __sk_ipid= __sk_cin=
+}
 # A request from the reader: "VERB NONCE SIZE [ARG]" then SIZE bytes.
 __sk_read() {
   local LC_ALL=C __sk_line __sk_size
@@ -162,8 +227,10 @@ while __sk_read; do
     __sk_payload=${__sk_payload//$'\r\n'/$'\n'}  # Windows line endings
     \exec 1>&"$__sk_out" 2>&"$__sk_err"
     [[ -n $__sk_flags ]] && builtin set "-$__sk_flags"
-    source <(builtin printf '%s%s' "$__sk_xtrace" "$__sk_payload") </dev/null {__sk_in}<&-
+    __sk_input_start "$__sk_rest"
+    source <(builtin printf '%s%s' "$__sk_xtrace" "$__sk_payload") <&"$__sk_cin" {__sk_in}<&-
     { __sk_st=$? __sk_flags=$-; builtin set +xveu; builtin trap - DEBUG; } 2>/dev/null
+    __sk_input_stop
     \exec 1>&"$__sk_out" 2>&"$__sk_err"
     __sk_xtrace=
     [[ $__sk_flags == *x* ]] && __sk_xtrace='builtin set -x; '
