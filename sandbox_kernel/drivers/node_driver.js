@@ -123,6 +123,9 @@ Object.defineProperty(globalThis, IMPORT, {
 // The live object behind an inspector RemoteObject (a primitive comes by value).
 async function live(remote) {
   if (!remote) return undefined;
+  // A promise as the cell's value (not awaited, as in Node's REPL): the inspector does not
+  // answer calls on it, so it is shown by its description.
+  if (remote.subtype === 'promise') return { [util.inspect.custom]: () => `${remote.description} { ... }` };
   if (remote.objectId) {
     received = undefined;
     await post('Runtime.callFunctionOn', {
@@ -221,7 +224,13 @@ const RUN = Symbol.for('sandbox-kernel.run');
 let evaluationParams = null;
 let evaluation = null;
 Object.defineProperty(globalThis, RUN, {
-  value() { evaluation = post('Runtime.evaluate', evaluationParams); },
+  value() {
+    // The promise exists before the evaluation starts, so that an interrupted one is caught.
+    let settle;
+    evaluation = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+    session.post('Runtime.evaluate', evaluationParams,
+      (err, result) => (err ? settle.reject(err) : settle.resolve(result)));
+  },
   enumerable: false, configurable: true, writable: false,
 });
 const trampoline = new vm.Script(`globalThis[Symbol.for('sandbox-kernel.run')]()`, { filename: 'sandbox-kernel' });
@@ -230,6 +239,9 @@ function evaluate(source) {
   try {
     trampoline.runInThisContext({ breakOnSigint: true, displayErrors: false });
   } catch (err) {
+    // The inspector answers a terminated evaluation with an error of its own: not the cell's.
+    if (evaluation) evaluation.catch(() => {});
+    evaluation = null;
     if (err && /interrupted by .?SIGINT/.test(String(err.message))) throw new Interrupted();
     throw err;
   }
@@ -451,7 +463,8 @@ const control = new Worker(`
     try {
       n = fs.readSync(fd, chunk, 0, chunk.length, null);
     } catch (e) {
-      if (e.code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 5); continue; }
+      // EINTR: a signal for the cell (SIGINT) landed on this thread.
+      if (e.code === 'EAGAIN' || e.code === 'EINTR') { Atomics.wait(pause, 0, 0, 5); continue; }
     }
     if (n <= 0) { process.kill(process.pid, 'SIGKILL'); break; }
     parentPort.postMessage(Buffer.from(chunk.subarray(0, n)));
