@@ -111,7 +111,7 @@ def _concurrent(n: int, seconds: float, cleanup: Cleanup) -> tuple[float, list[f
             list(pool.map(session_sample, sessions))
         host_mib = (me.memory_info().rss - rss_before) / MiB / n
         time.sleep(1.0)
-        api = sandbox.api()
+        api = sandbox.backend.api
         per_container = [container_memory(api, s.container_id) for s in sessions
                          if s.container_id]
 

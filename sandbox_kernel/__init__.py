@@ -1,5 +1,10 @@
-"""sandbox-kernel: run untrusted notebook code in hardened per-language Docker sandboxes."""
+"""sandbox-kernel: run untrusted notebook code in hardened per-language Docker sandboxes.
 
+Importing the package imports no container library and starts no thread: the engine loads its
+backend (docker-py) on first use.
+"""
+
+from sandbox_kernel._version import __version__ as __version__
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.errors import SandboxError, SandboxUnavailable
 from sandbox_kernel.limits import Limits
@@ -14,7 +19,6 @@ __all__ = [
     "load_ipython_extension",
     "unload_ipython_extension",
 ]
-__version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: object) -> None:

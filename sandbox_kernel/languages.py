@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 
@@ -16,11 +15,6 @@ class Language:
     suffix: str
     driver: str
     """File name of the session driver under ``sandbox_kernel/drivers``."""
-
-    @property
-    def image(self) -> str:
-        """The configured image: ``SANDBOX_KERNEL_<NAME>_IMAGE`` overrides the built one."""
-        return os.environ.get(f"SANDBOX_KERNEL_{self.name.upper()}_IMAGE", self.default_image)
 
 
 LANGUAGES: dict[str, Language] = {

@@ -19,6 +19,10 @@ GiB = 1024 * MiB
 DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 120.0
 
+SIZE_FIELDS = frozenset({"memory", "max_output", "max_code", "max_message", "tmp_size",
+                         "workdir_size", "max_file_size"})
+"""Fields given in bytes, which also accept sizes like ``"256m"``."""
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": 1024 * GiB}
 
@@ -62,6 +66,32 @@ def _check_number(name: str, value: Any, low: float, high: float, integer: bool 
         raise ValueError(f"{name} must be between {low:g} and {high:g}, not {value!r}")
 
 
+LIMIT_HELP: dict[str, str] = {
+    "memory": "memory, e.g. 128m or 1g; no swap",
+    "cpus": "CPUs, e.g. 0.5",
+    "pids": "maximum number of processes and threads",
+    "timeout": "seconds before the program is stopped",
+    "max_timeout": "the operator's ceiling on any timeout, in seconds",
+    "max_output": "cap per stream (stdout, stderr) per run, e.g. 1m; the rest is dropped",
+    "max_code": "largest program or cell accepted, e.g. 10m",
+    "tmp_size": "size of the private /tmp, e.g. 64m",
+    "workdir_size": "size of the private working directory /workspace, e.g. 64m",
+    "nofile": "maximum number of open files",
+    "max_file_size": "largest file the program may write, e.g. 64m",
+}
+"""One line per user-settable limit: what it is and its unit (help texts of every front-end)."""
+
+
+def describe_limit(limits: Limits, name: str) -> str:
+    """A limit's current value as users write it: ``256 MiB``, ``0.5``, ``30 s``."""
+    value = getattr(limits, name)
+    if name in SIZE_FIELDS:
+        return format_size(value)
+    if name in ("timeout", "max_timeout"):
+        return f"{value:g} s"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one sandbox may use. Every field is validated when the object is built."""
@@ -86,8 +116,7 @@ class Limits:
     """Off by default. True attaches Docker's default bridge: only for trusted code."""
 
     def __post_init__(self) -> None:
-        for name in ("memory", "max_output", "max_code", "max_message", "tmp_size", "workdir_size",
-                     "max_file_size"):
+        for name in SIZE_FIELDS:
             value = getattr(self, name)
             if isinstance(value, str) or (isinstance(value, float) and math.isfinite(value)):
                 object.__setattr__(self, name, parse_size(value, name))

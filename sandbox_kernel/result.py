@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox_kernel.outcome import Outcome, judge
+
 
 @dataclass
 class ExecutionResult:
@@ -29,22 +31,38 @@ class ExecutionResult:
     notice: str | None = None
     """For session runs: something the user should be told, e.g. that state was reset."""
     interrupted: bool = False
+    outcome: Outcome | None = field(default=None, repr=False)
+    """The verdict, decided once by the engine when the run is over (``settle``)."""
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0 and not self.timed_out and not self.oom_killed
 
+    def settle(self, memory: int, timeout: float | None = None) -> ExecutionResult:
+        """Decide ``outcome`` from the fields (the engine calls this once, at the end of a run).
+
+        ``memory`` is the run's limit in bytes and ``timeout`` its deadline in seconds.
+        """
+        self.outcome = judge(exit_code=self.exit_code, timed_out=self.timed_out,
+                             oom_killed=self.oom_killed, interrupted=self.interrupted,
+                             error=self.error, state_lost=self.state_lost, memory=memory,
+                             timeout=timeout)
+        return self
+
+    @property
+    def verdict(self) -> Outcome:
+        """``outcome``; decided now (the memory limit unknown) if no engine settled it."""
+        if self.outcome is None:
+            self.settle(memory=0)
+        assert self.outcome is not None
+        return self.outcome
+
     def describe_failure(self) -> str:
-        """One sentence naming the exit status and its cause, for error messages."""
-        if self.timed_out:
-            return "timed out (killed)"
-        if self.oom_killed:
-            return f"killed: out of memory (exit status {self.exit_code})"
-        if self.error:
-            return f"{self.error.get('ename', 'Error')}: {self.error.get('evalue', '')}"
-        if self.exit_code is not None and self.exit_code > 128:
-            return f"exit status {self.exit_code} (killed by signal {self.exit_code - 128})"
-        return f"exit status {self.exit_code}"
+        """One phrase naming the cause and the exit status, for error messages."""
+        outcome = self.verdict
+        if outcome.kind in ("exception", "exit") and outcome.cause == outcome.status:
+            return outcome.status
+        return f"{outcome.cause} ({outcome.status})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

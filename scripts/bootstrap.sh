@@ -158,8 +158,17 @@ case "$MODE" in
         ;;
     test)
         failed=()
-        step "pytest"
-        "$VENV/bin/python" -m pytest "$@" || failed+=(pytest)
+        if [ "$#" -eq 0 ]; then
+            step "pytest: unit tier (pure logic, no daemon)"
+            "$VENV/bin/python" -m pytest tests/unit -q || failed+=(unit)
+            step "import layers (import-linter)"
+            "$VENV/bin/lint-imports" || failed+=(import-linter)
+            step "pytest: integration (real daemon, kernels, browser)"
+            "$VENV/bin/python" -m pytest --ignore=tests/unit || failed+=(pytest)
+        else
+            step "pytest $*"
+            "$VENV/bin/python" -m pytest "$@" || failed+=(pytest)
+        fi
         step "ruff"
         "$VENV/bin/python" -m ruff check sandbox_kernel tests scripts bench || failed+=(ruff)
         step "mypy"

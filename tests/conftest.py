@@ -8,14 +8,19 @@ from typing import Any
 
 import psutil
 import pytest
+from docker_support import docker_api as connect
 
 from sandbox_kernel import DockerSandbox, SandboxError
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 
+UNIT_TIER = os.path.join(os.path.dirname(__file__), "unit") + os.sep
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every test outside ``tests/unit/`` needs the daemon: without one, stop at once, loudly."""
+    if all(str(item.path).startswith(UNIT_TIER) for item in session.items):
+        return
     try:
         connect()
     except SandboxError as exc:
@@ -48,7 +53,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         names = ", ".join(f"{c['Id'][:12]} {c['Labels']}" for c in left)
         print(f"\nFAILED: containers left behind after the suite: {names}")
         for container in left:
-            engine.remove_container(api, container["Id"])
+            api.remove_container(container["Id"], force=True)
         session.exitstatus = 1
 
 
@@ -69,7 +74,7 @@ def sandbox() -> Iterator[DockerSandbox]:
 @pytest.fixture
 def orphan(sandbox: DockerSandbox) -> Iterator[str]:
     """A container labelled as ours whose owner process is gone: what a SIGKILLed kernel leaves."""
-    api = sandbox.api()
+    api = sandbox.backend.api  # type: ignore[attr-defined]
     dead_owner = f"{ownership.owner_id().rsplit(':', 2)[0]}:999999999:1"
     container_id = str(api.create_container(
         "sandbox-kernel-bash:latest", ["true"],

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from docker_support import docker_api as connect
+from docker_support import find_ours
 from kernel_support import execute, running_kernel, wait_for_reply, wait_for_stream
 
 from sandbox_kernel import DockerSandbox, ExecutionResult, Limits, SandboxUnavailable
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine import sandbox as engine_module
 from sandbox_kernel.engine.session import SandboxSession
@@ -113,7 +114,7 @@ def nothing_of_ours_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     me = psutil.Process()
     api = connect()
     owner = ownership.owner_id()
-    containers = {c["Id"] for c in ownership.find_ours(api, owner)}
+    containers = {c["Id"] for c in find_ours(api, owner)}
     tmp_before = set(os.listdir("/tmp"))
     children = {p.pid for p in me.children(recursive=True)}
     threads = set(threading.enumerate())
@@ -122,7 +123,7 @@ def nothing_of_ours_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     gc.collect()  # engines that went out of scope close their Docker connections
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        left = {c["Id"] for c in ownership.find_ours(api, owner)} - containers
+        left = {c["Id"] for c in find_ours(api, owner)} - containers
         extra_threads = [t for t in threading.enumerate() if t not in threads]
         if not left and not extra_threads:
             break
@@ -190,13 +191,13 @@ def test_sigkilled_kernel_leaves_an_orphan_that_the_janitor_reaps() -> None:
         km.interrupt_kernel()
         wait_for_reply(kc, msg_id)
         assert execute(kc, "print(x)").text("stdout") == "42\n"
-        (container,) = ownership.find_ours(api, ownership.owner_id(kernel.pid))
+        (container,) = find_ours(api, ownership.owner_id(kernel.pid))
         os.kill(kernel.pid, signal.SIGKILL)
         kernel.wait(10)
         assert api.inspect_container(container["Id"])["State"]["Running"]
         removed = DockerSandbox(warm=False).reap_orphans()
         assert container["Id"] in removed
-        assert not [c for c in ownership.find_ours(api) if c["Id"] == container["Id"]]
+        assert not [c for c in find_ours(api) if c["Id"] == container["Id"]]
 
 
 # -- the Docker daemon goes away ------------------------------------------------------------------

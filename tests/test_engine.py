@@ -240,7 +240,7 @@ def test_cleanup_all_removes_this_process_containers() -> None:
     session = engine.session("bash")
     session.start()
     container_id = session.container_id
-    api = engine.api()
+    api = engine.backend.api
     assert container_id is not None
     labels = api.inspect_container(container_id)["Config"]["Labels"]
     assert "sandbox-kernel" in labels

@@ -17,12 +17,12 @@ from typing import Any
 import docker
 import kernel_support
 import pytest
+from docker_support import docker_api as connect
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from kernel_support import Cell, execute, running_kernel, wait_for_reply, wait_for_stream
 
 from sandbox_kernel import DockerSandbox
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine.ownership import OWNER_LABEL, owner_id
 
 Kernel = tuple[KernelManager, BlockingKernelClient]

@@ -16,12 +16,12 @@ from typing import Any
 
 import nbformat
 import pytest
+from docker_support import docker_api as connect
 from magic_kernel import KernelProbe
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine.ownership import LABEL, OWNER_LABEL
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.magic.magics import SandboxMagics, _parser, split_line_magic
@@ -462,7 +462,7 @@ def test_failure_cause_names_status_and_cause() -> None:
     limits = Limits()
 
     def cause(**fields: Any) -> str | None:
-        return failure_cause(ExecutionResult(**fields), timeout=2, memory=limits.memory)
+        return failure_cause(ExecutionResult(**fields).settle(limits.memory, 2), timeout=2)
 
     assert cause(exit_code=0) is None
     assert cause(exit_code=2) == "exit status 2"
@@ -473,5 +473,5 @@ def test_failure_cause_names_status_and_cause() -> None:
     assert cause(exit_code=143) == "killed by SIGTERM (exit status 143)"
     assert cause(exit_code=1, error={"ename": "ValueError", "evalue": "bad"},
                  state_lost=False) == "ValueError: bad (exit status 1)"
-    assert failure_cause(None, timeout=1, memory=1, interrupted=True) == (
+    assert failure_cause(None, timeout=1, interrupted=True) == (
         "interrupted by the user; its container was removed (no exit status)")

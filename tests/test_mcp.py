@@ -24,11 +24,12 @@ from typing import Any
 import anyio
 import psutil
 import pytest
+from docker_support import docker_api as connect
+from docker_support import find_ours
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp_types import CallToolResult, TextContent
 
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.cli import mcp as mcp_command
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.languages import LANGUAGES
@@ -61,7 +62,7 @@ class Server:
         return await self.client.call_tool("sandbox_exec", arguments)
 
     def containers(self) -> list[dict[str, Any]]:
-        return ownership.find_ours(connect(), self.owner)
+        return find_ours(connect(), self.owner)
 
     def stderr_text(self) -> str:
         return self.stderr.read_text()
@@ -214,7 +215,7 @@ async def test_bad_input_is_a_tool_error_and_the_server_lives_on(tmp_path: Path)
         ({"language": "python", "code": "x", "timeout": 500}, "at most 120"),
         ({"language": "python", "code": "x" * (10 * MiB + 1)}, "over the limit of 10 MiB"),
         ({"language": "python", "code": "a\x00b"}, "NUL"),
-        ({"language": "bash", "code": "x", "session": "../etc"}, "session must be"),
+        ({"language": "bash", "code": "x", "session": "../etc"}, "a session name is"),
         ({"language": "bash", "code": "x", "label": "L" * 201}, "label must be"),
         ({"language": "python"}, "code"),
     ]

@@ -185,7 +185,7 @@ def test_close_removes_the_container(sandbox: DockerSandbox) -> None:
     session.start()
     container = session.container_id
     session.close()
-    assert not sandbox.api().containers(all=True, filters={"id": container})
+    assert not sandbox.backend.api.containers(all=True, filters={"id": container})
 
 
 def test_close_does_not_wait_for_a_running_cell(sandbox: DockerSandbox) -> None:

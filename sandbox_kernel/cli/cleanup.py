@@ -22,18 +22,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox_kernel.backends.docker.client import connect
-    from sandbox_kernel.engine import ownership
-    from sandbox_kernel.engine.sandbox import remove_container
+    from sandbox_kernel.engine.sandbox import DockerSandbox
 
+    engine = DockerSandbox(warm=False)
     try:
-        api = connect()
         if args.all:
-            removed = [info["Id"] for info in ownership.find_ours(api)]
+            removed = [info.id for info in engine.containers()]
             for container_id in removed:
-                remove_container(api, container_id)
+                engine.remove(container_id)
         else:
-            removed = ownership.reap_orphans(api)
+            removed = engine.reap_orphans()
     except SandboxError as exc:
         print(f"sandbox-kernel cleanup: {exc}")
         return 1

@@ -7,33 +7,17 @@ because that is what the security guarantees are about.
 from __future__ import annotations
 
 import argparse
-import os
+from importlib import resources
 from typing import Any
 
+from sandbox_kernel.config import load_config
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.limits import Limits
 
-# Printed by a Bash sandbox as KEY=VALUE lines; cgroup v1 and v2 paths both tried.
-PROBE = r"""
-first() { for f in "$@"; do [ -r "$f" ] && { cat "$f"; return; }; done; echo '?'; }
-echo "uid=$(id -u)"
-echo "memory=$(first /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max)"
-echo "swap=$(first /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes \
-    /sys/fs/cgroup/memory.swap.max)"
-echo "cpu_quota=$(first /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max)"
-echo "cpu_period=$(first /sys/fs/cgroup/cpu/cpu.cfs_period_us)"
-echo "pids=$(first /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max)"
-echo "nproc=$(ulimit -u)"
-echo "interfaces=$(ls /sys/class/net | tr '\n' ' ')"
-if touch /.probe 2>/dev/null; then echo rootfs=writable; else echo rootfs=read-only; fi
-echo "tmp=$(touch /tmp/.probe 2>/dev/null && echo writable || echo read-only)"
-echo "caps=$(grep CapEff /proc/self/status | cut -f2)"
-echo "no_new_privs=$(grep NoNewPrivs /proc/self/status | cut -f2)"
-echo "pid1=$(tr '\0' ' ' < /proc/1/cmdline | cut -c1-40)"
-echo "docker_socket=$([ -e /var/run/docker.sock ] && echo present || echo absent)"
-echo "nofile=$(ulimit -n)"
-echo "core=$(ulimit -c)"
-"""
+
+def probe_script() -> str:
+    """``drivers/doctor_probe.sh``: printed by a Bash sandbox as KEY=VALUE lines."""
+    return resources.files("sandbox_kernel.drivers").joinpath("doctor_probe.sh").read_text()
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -88,10 +72,11 @@ def _expected_inside(limits: Limits, gvisor: bool) -> dict[str, tuple[str, bool 
 
 
 def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
-    from sandbox_kernel.backends.docker.spec import is_gvisor
+    from sandbox_kernel.engine.hardening import is_gvisor
     from sandbox_kernel.engine.sandbox import DockerSandbox
 
-    result = DockerSandbox(limits, runtime=runtime, warm=False).run("bash", PROBE, timeout=30)
+    engine = DockerSandbox(limits, runtime=runtime, warm=False)
+    result = engine.run("bash", probe_script(), timeout=30)
     if result.exit_code != 0:
         report.add("probe sandbox", result.describe_failure() + " " + result.stderr[-200:], False)
         return
@@ -108,31 +93,31 @@ def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sandbox_kernel.backends.docker.client import connect
     from sandbox_kernel.backends.docker.images import image_status
+    from sandbox_kernel.engine.sandbox import DockerSandbox
     from sandbox_kernel.languages import LANGUAGES
 
     report = Report()
-    runtime = args.runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None
+    runtime = args.runtime or load_config().runtime
     try:
-        api = connect()
+        info = DockerSandbox(warm=False).describe()
     except SandboxError as exc:
         report.add("docker daemon", exc, False)
         print(report.render())
         return 1
-    info = api.info()
-    report.add("docker daemon", f"{info.get('ServerVersion')} at {api.base_url}", True)
-    runtimes = sorted(info.get("Runtimes", {}))
+    report.add("docker daemon", f"{info.get('version')} at {info.get('endpoint')}", True)
+    runtimes = list(info.get("runtimes") or [])
     report.add("runtimes available", ", ".join(runtimes), True)
     report.add("gVisor (runsc)", "registered" if "runsc" in runtimes else
                "not registered: run `bash scripts/bootstrap.sh setup`", "runsc" in runtimes or None)
-    in_use = runtime or info.get("DefaultRuntime", "runc")
+    in_use = runtime or info.get("default_runtime") or "runc"
     report.add("runtime in use", in_use, runtime is None or runtime in runtimes)
     statuses = image_status()
     for name, language in LANGUAGES.items():
         status = statuses.get(name, "missing")
         hint = "" if status == "ok" else "  (run `sandbox-kernel images build`)"
-        report.add(f"image {name}", f"{language.image}: {status}{hint}", status == "ok")
+        image = load_config().image_for(language)
+        report.add(f"image {name}", f"{image}: {status}{hint}", status == "ok")
     if statuses.get("bash") == "ok" and (runtime is None or runtime in runtimes):
         try:
             _probe(report, runtime, Limits())

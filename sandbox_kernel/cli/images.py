@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from sandbox_kernel.config import load_config
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 
@@ -46,17 +47,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"sandbox-kernel images: error: {exc}", file=sys.stderr)
         return 1
     rows = [("LANGUAGE", "IMAGE", "STATUS")]
-    rows += [(name, LANGUAGES[name].image, state) for name, state in status.items()]
+    config = load_config()
+    rows += [(name, config.image_for(LANGUAGES[name]), state) for name, state in status.items()]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for name, image, state in rows:
         print(f"{name:<{widths[0]}}  {image:<{widths[1]}}  {state}")
     for name, state in status.items():
         lang = LANGUAGES[name]
-        if state != "ok" and lang.image != lang.default_image:
-            print(f"{name}: {lang.image} comes from SANDBOX_KERNEL_{name.upper()}_IMAGE; "
-                  "provide it yourself or unset the variable")
+        if state != "ok" and config.image_for(lang) != lang.default_image:
+            print(f"{name}: {config.image_for(lang)} comes from "
+                  f"SANDBOX_KERNEL_{name.upper()}_IMAGE; provide it yourself or unset the variable")
     if any(state != "ok" for name, state in status.items()
-           if LANGUAGES[name].image == LANGUAGES[name].default_image):
+           if config.image_for(LANGUAGES[name]) == LANGUAGES[name].default_image):
         print("run `sandbox-kernel images build` to build what is missing or stale")
     return 0
 

@@ -8,12 +8,12 @@ often, a minimal environment.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from sandbox_kernel.cli.limit_options import add_limit_options, limits_from_args
+from sandbox_kernel.config import load_config
 from sandbox_kernel.languages import LANGUAGES
-from sandbox_kernel.limits import Limits, parse_size
 
 if TYPE_CHECKING:
     from sandbox_kernel.mcp.runner import ServerConfig
@@ -22,7 +22,6 @@ EXIT_USAGE = 2
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    defaults = Limits()
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "mcp",
         help="serve the sandbox_exec tool to an MCP client (stdio)",
@@ -37,24 +36,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="sandboxes running at once; further calls wait their turn "
                              "(default 4)")
     parser.add_argument("--max-sessions", type=int, default=None, metavar="N",
-                        help="named sessions kept alive at once, 0 disables them (default 8)")
+                        help="named sessions kept alive at once, 0 disables them (default 8; "
+                             "environment: SANDBOX_KERNEL_MAX_SESSIONS)")
     parser.add_argument("--audit-log", default=None, metavar="PATH",
                         help="append one JSON line per execution to PATH ('-' for stderr; "
                              "default $SANDBOX_KERNEL_MCP_AUDIT_LOG, else stderr)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="S",
-                        help=f"default timeout of a call in seconds (default "
-                             f"{defaults.timeout:g})")
-    parser.add_argument("--max-timeout", type=float, default=None, metavar="S",
-                        help=f"largest timeout a call may ask for (default "
-                             f"{defaults.max_timeout:g})")
-    parser.add_argument("--memory", default=None, metavar="SIZE",
-                        help="memory per sandbox, e.g. 128m or 1g (default 256m, no swap)")
-    parser.add_argument("--cpus", type=float, default=None,
-                        help=f"CPU share per sandbox (default {defaults.cpus:g})")
-    parser.add_argument("--pids", type=int, default=None,
-                        help=f"processes per sandbox (default {defaults.pids})")
+    add_limit_options(parser)
     parser.add_argument("--runtime", default=None,
-                        help="Docker runtime, e.g. runsc for gVisor (default: the daemon's)")
+                        help="OCI runtime, e.g. runsc for gVisor "
+                             "(default: $SANDBOX_KERNEL_RUNTIME or the daemon's)")
     return parser
 
 
@@ -63,28 +53,18 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
     Imported late: the server modules come with the ``mcp`` extra; ``--help`` works without it.
     """
-    from sandbox_kernel.mcp.runner import (
-        DEFAULT_MAX_CONCURRENT,
-        DEFAULT_MAX_SESSIONS,
-        ServerConfig,
-    )
+    from sandbox_kernel.mcp.runner import DEFAULT_MAX_CONCURRENT, ServerConfig
 
-    defaults = Limits()
-    timeout = args.timeout
-    if timeout is None and args.max_timeout is not None:
-        timeout = min(defaults.timeout, args.max_timeout)  # a lower maximum lowers the default
-    limits = defaults.with_overrides(
-        memory=parse_size(args.memory, "memory") if args.memory is not None else None,
-        cpus=args.cpus, pids=args.pids, max_timeout=args.max_timeout, timeout=timeout,
-    )
+    config = load_config()
+    limits = limits_from_args(args)
     return ServerConfig(
         limits=limits,
         languages=tuple(args.language or LANGUAGES),
         max_concurrent=(DEFAULT_MAX_CONCURRENT if args.max_concurrent is None
                         else args.max_concurrent),
-        max_sessions=DEFAULT_MAX_SESSIONS if args.max_sessions is None else args.max_sessions,
-        audit_log=args.audit_log or os.environ.get("SANDBOX_KERNEL_MCP_AUDIT_LOG") or None,
-        runtime=args.runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None,
+        max_sessions=config.max_sessions if args.max_sessions is None else args.max_sessions,
+        audit_log=args.audit_log or config.audit_log,
+        runtime=args.runtime or config.runtime,
     )
 
 

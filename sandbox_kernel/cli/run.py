@@ -11,7 +11,11 @@ import json
 import sys
 from typing import Any
 
-from sandbox_kernel.cli.limit_options import add_limit_options, limits_from_args
+from sandbox_kernel.cli.limit_options import (
+    add_engine_options,
+    add_limit_options,
+    limits_from_args,
+)
 from sandbox_kernel.errors import SandboxError
 
 EXIT_USAGE = 2
@@ -30,6 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("file", nargs="?", default="-",
                         help="program file, or - (the default) to read it from stdin")
     add_limit_options(parser)
+    add_engine_options(parser)
     parser.add_argument("--json", action="store_true",
                         help="print the whole result as JSON instead of streaming the output")
     return parser

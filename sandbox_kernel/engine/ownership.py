@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any
+
+from sandbox_kernel.backends import Backend, ContainerInfo
 
 LABEL = "sandbox-kernel"
 OWNER_LABEL = "sandbox-kernel.owner"
@@ -46,20 +47,17 @@ def owner_is_alive(owner: str) -> bool:
     return _start_time(pid) == start
 
 
-def find_ours(api: Any, owner: str | None = None) -> list[dict[str, Any]]:
-    wanted = f"{OWNER_LABEL}={owner}" if owner else LABEL
-    return list(api.containers(all=True, filters={"label": [wanted]}))
+def find_ours(backend: Backend, owner: str | None = None) -> list[ContainerInfo]:
+    """Our containers: all of them, or those whose owner label is ``owner``."""
+    if owner:
+        return backend.list_ours(OWNER_LABEL, owner)
+    return backend.list_ours(LABEL)
 
 
-def reap_orphans(api: Any) -> list[str]:
+def reap_orphans(backend: Backend) -> list[str]:
     """Remove containers of ours whose owner process is gone; return their IDs."""
     removed = []
-    for info in find_ours(api):
-        owner = (info.get("Labels") or {}).get(OWNER_LABEL, "")
-        if not owner_is_alive(owner):
-            try:
-                api.remove_container(info["Id"], force=True)
-                removed.append(info["Id"])
-            except Exception:  # noqa: BLE001 - already gone or being removed: nothing to do
-                pass
+    for info in find_ours(backend):
+        if not owner_is_alive(info.labels.get(OWNER_LABEL, "")) and backend.remove(info.id):
+            removed.append(info.id)
     return removed

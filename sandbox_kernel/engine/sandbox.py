@@ -1,26 +1,29 @@
-"""``DockerSandbox``: run code in a fresh, locked-down container and report what happened."""
+"""``DockerSandbox``: run code in a fresh, locked-down container and report what happened.
+
+The engine decides what a sandbox is (``hardening``), how a run is framed and bounded and when a
+container goes away; a ``Backend`` (Docker by default) carries it out. Nothing here imports a
+container library: the backend is loaded by name on first use.
+"""
 
 from __future__ import annotations
 
 import atexit
 import json
-import os
 import queue
 import secrets
 import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable
+from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
-import docker
-import requests.exceptions
-
-from sandbox_kernel.backends.docker.attach import AttachPump
-from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
-from sandbox_kernel.backends.docker.spec import create_kwargs, is_gvisor
+from sandbox_kernel.backends import Backend, ContainerInfo, load_backend
+from sandbox_kernel.config import load_config
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.hardening import container_spec, is_gvisor
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.protocol import new_nonce
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
@@ -38,19 +41,20 @@ PoolKey = tuple[str, str, Limits, "str | None"]
 OutputCallback = Callable[[str, str], None]
 """Receives ``(stream_name, text)`` as output arrives; called from a background thread."""
 
-# How long after the deadline we allow for the kill and the last bytes of output.
-KILL_GRACE = 1.5
+KILL_GRACE = STOP.output_grace
+"""How long after the deadline we allow for the kill and the last bytes of output."""
 # Looks at the container's state (spread over one second) before calling an exit 137 a kill.
 OOM_CHECKS = 10
 
 _live_lock = threading.Lock()
-_live_containers: dict[str, docker.APIClient] = {}
+_live_containers: dict[str, Backend] = {}
+"""Every container this process created and has not seen removed, with its backend."""
 _janitor_done = False
 
 
-def _track(api: docker.APIClient, container_id: str) -> None:
+def _track(backend: Backend, container_id: str) -> None:
     with _live_lock:
-        _live_containers[container_id] = api
+        _live_containers[container_id] = backend
 
 
 def _untrack(container_id: str) -> None:
@@ -58,33 +62,43 @@ def _untrack(container_id: str) -> None:
         _live_containers.pop(container_id, None)
 
 
-def remove_container(api: docker.APIClient, container_id: str) -> None:
-    """Remove one of our containers by ID, whatever state it is in."""
-    try:
-        api.remove_container(container_id, force=True)
-    except docker.errors.NotFound:
-        pass
-    except (docker.errors.APIError, requests.exceptions.RequestException):
-        # "removal already in progress" or a daemon gone away: keep it on the list so that
-        # cleanup_all() or the exit hook tries again; the janitor covers a crash.
-        return
-    with _live_lock:
-        _live_containers.pop(container_id, None)
+def remove_container(backend: Backend, container_id: str) -> None:
+    """Remove one of our containers by ID, whatever state it is in.
+
+    One that cannot be removed now (removal in progress, daemon gone) stays on the list, so
+    ``cleanup_all()`` or the exit hook tries again; the janitor covers a crash.
+    """
+    if backend.remove(container_id):
+        _untrack(container_id)
+
+
+# Removing a container takes Docker ~10 ms: finished runs hand theirs to these workers and return.
+# A few workers: removing a gVisor sandbox full of processes can take seconds, and the removals
+# queued behind it should not wait for it. Started on first use, never at import.
+REMOVER_THREADS = 4
+_removals: queue.Queue[tuple[Backend, str]] = queue.Queue()
+_removers_started = False
 
 
 def _remove_in_background() -> None:
     while True:
-        api, container_id = _removals.get()
-        remove_container(api, container_id)
+        backend, container_id = _removals.get()
+        remove_container(backend, container_id)
         _removals.task_done()
 
 
-# Removing a container takes Docker ~10 ms: finished runs hand theirs to this worker and return.
-_removals: queue.Queue[tuple[docker.APIClient, str]] = queue.Queue()
-# A few workers: removing a gVisor sandbox full of processes can take seconds, and the removals
-# queued behind it should not wait for it.
-for _worker in range(4):
-    threading.Thread(target=_remove_in_background, daemon=True, name="sandbox-remover").start()
+def remove_later(backend: Backend, container_id: str) -> None:
+    """Queue a container for removal by the background removers (started on first use)."""
+    global _removers_started
+    with _live_lock:
+        if not _removers_started:
+            _removers_started = True
+            for _ in range(REMOVER_THREADS):
+                threading.Thread(target=_remove_in_background, daemon=True,
+                                 name="sandbox-remover").start()
+    _removals.put((backend, container_id))
+
+
 _pools: weakref.WeakSet[WarmPool] = weakref.WeakSet()
 
 
@@ -92,8 +106,8 @@ def _remove_leftovers() -> None:
     _removals.join()
     with _live_lock:
         leftovers = list(_live_containers.items())
-    for container_id, api in leftovers:
-        remove_container(api, container_id)
+    for container_id, backend in leftovers:
+        remove_container(backend, container_id)
 
 
 @atexit.register
@@ -104,54 +118,22 @@ def shutdown() -> None:
     _remove_leftovers()
 
 
-# gVisor's pipes accept part of a large write and Python's unbuffered stdout drops the rest; under
-# gVisor a one-shot Python program gets this sitecustomize, which retries short writes.
-_WHOLE_WRITES_SITE = """import io, os, sys
-os.environ.pop("PYTHONPATH", None)
-sys.path[:] = [p for p in sys.path if p != "/tmp/.sandbox-site"]
-class _WholeWrites(io.RawIOBase):
-    def __init__(self, fd): self._fd = fd
-    def writable(self): return True
-    def fileno(self): return self._fd
-    def write(self, data):
-        view = memoryview(data).cast("B"); total = len(view)
-        while view: view = view[os.write(self._fd, view):]
-        return total
-for _n, _fd in (("stdout", 1), ("stderr", 2)):
-    setattr(sys, _n, io.TextIOWrapper(_WholeWrites(_fd), encoding="utf-8",
-                                      errors="backslashreplace", write_through=True))
-"""
+def _driver_file(name: str) -> str:
+    return resources.files("sandbox_kernel.drivers").joinpath(name).read_text(encoding="utf-8")
 
 
 def one_shot_command(language: Language, runtime: str | None = None) -> list[str]:
-    """Wait for "SIZE TOKEN\\n" and SIZE bytes of program on stdin, save them in /tmp, run them.
+    """The command of a one-shot container: ``drivers/oneshot.sh`` and its arguments.
 
-    The code never appears on a command line or in a host file, the program itself gets an empty
-    stdin, and the container can be started before the code is known (see ``warm_pool``). Only
-    ``sh``, ``head`` and ``printf`` are needed, so any image with the interpreter works. When the
-    program ends, ``sh`` writes TOKEN and its status on both streams: the run is over as soon as
-    both arrive, without waiting ~60 ms for Docker to notice that the container exited.
+    The code never appears on a command line or in a host file: it arrives on stdin after the
+    container started, so the warm pool can start containers before the code is known. Under
+    gVisor a Python program also gets ``drivers/whole_writes_site.py`` as its sitecustomize.
     """
-    program = f"/tmp/.sandbox-cell{language.suffix}"
-    interpreter = " ".join(language.interpreter)
-    # One protocol frame (drivers/PROTOCOL.md): RS US NONCE US SIZE US {"status":N,"oom":0|1} LF.
-    marker = "'\\036\\037%s\\037%d\\037%s\\n' \"$token\" \"${#body}\" \"$body\""
-    # After a SIGKILL, the cgroup's own count of OOM kills (v1 and v2) says whether it was the
-    # OOM killer: Docker's OOMKilled flag is sometimes never set when several run out at once.
-    oom_check = ("oom=0; if [ $status = 137 ]; then for f in "
-                 "/sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do "
-                 '[ -r "$f" ] && while read -r key value; do '
-                 '[ "$key" = oom_kill ] && [ "$value" != 0 ] && oom=1; done < "$f"; done; fi; ')
-    prelude = ""
+    site = ""
     if language.name == "python" and is_gvisor(runtime):
-        prelude = (f"mkdir -p /tmp/.sandbox-site && cat > /tmp/.sandbox-site/sitecustomize.py "
-                   f"<<'EOF'\n{_WHOLE_WRITES_SITE}EOF\n")
-        interpreter = f"PYTHONPATH=/tmp/.sandbox-site {interpreter}"
-    script = (f'{prelude}read -r size token && head -c "$size" > {program} && '
-              f"{{ {interpreter} {program} </dev/null; status=$?; {oom_check}"
-              f"""body='{{"status":'$status',"oom":'$oom'}}'; """
-              f"printf {marker}; printf {marker} >&2; exit $status; }}")
-    return ["sh", "-c", script]
+        site = _driver_file("whole_writes_site.py")
+    program = f"/tmp/.sandbox-cell{language.suffix}"
+    return ["sh", "-c", _driver_file("oneshot.sh"), "sh", program, site, *language.interpreter]
 
 
 class RunOutput:
@@ -237,10 +219,14 @@ def _exit_marker(body: bytes) -> tuple[int, bool] | None:
 class DockerSandbox:
     """The engine: every ``run`` gets a fresh container; ``session`` keeps one for many runs.
 
-    ``runtime`` picks Docker's runtime (``"runsc"`` for gVisor); by default the
-    ``SANDBOX_KERNEL_RUNTIME`` environment variable, else the daemon's default (runc).
+    ``runtime`` picks the OCI runtime (``"runsc"`` for gVisor) and ``images`` the image per
+    language; by default ``SANDBOX_KERNEL_RUNTIME`` and ``SANDBOX_KERNEL_<LANGUAGE>_IMAGE``
+    (``sandbox_kernel.config``), else the daemon's default runtime and the built images.
+    ``limits`` default to ``Limits()``: front-ends pass ``load_config().limits``.
     ``warm`` keeps one started container per language and limits ready for the next ``run``
     (each still serves one run only); turn it off for a process that runs once and exits.
+    ``backend`` is a ``Backend`` or the name of one (default ``"docker"``, whose daemon is
+    ``base_url`` or ``DOCKER_HOST``); it is connected on first use, not here.
     """
 
     def __init__(
@@ -251,15 +237,20 @@ class DockerSandbox:
         runtime: str | None = None,
         base_url: str | None = None,
         warm: bool = True,
+        backend: Backend | str = "docker",
     ) -> None:
         if limits is not None and not isinstance(limits, Limits):
             raise ValueError(f"limits must be a Limits instance, not {type(limits).__name__}")
+        self.config = load_config()
         self.limits = limits or Limits()
         self.images = {resolve_language(k).name: v for k, v in (images or {}).items()}
-        self.runtime = runtime or os.environ.get("SANDBOX_KERNEL_RUNTIME") or None
+        self.runtime = runtime or self.config.runtime
         self.base_url = base_url
-        self._api: docker.APIClient | None = None
-        self._api_lock = threading.Lock()
+        self._backend_choice = backend
+        self._backend: Backend | None = None
+        self._backend_lock = threading.Lock()
+        self._reaped: list[str] = []
+        """Orphans the janitor removed when this engine connected, for ``reap_orphans``."""
         self._sessions: set[SandboxSession] = set()
         self._pool = WarmPool(self._launch, self._discard) if warm else None
         if self._pool is not None:
@@ -267,19 +258,35 @@ class DockerSandbox:
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def api(self) -> docker.APIClient:
-        """The daemon connection, opened on first use (raises ``SandboxUnavailable``)."""
+    @property
+    def backend(self) -> Backend:
+        """The backend, connected on first use (raises ``SandboxUnavailable``).
+
+        The first engine of a process to connect also removes orphans: containers of ours whose
+        owning process is gone.
+        """
         global _janitor_done
-        with self._api_lock:
-            if self._api is None:
-                self._api = connect(self.base_url)
+        with self._backend_lock:
+            if self._backend is None:
+                choice = self._backend_choice
+                if isinstance(choice, str):
+                    options = {"base_url": self.base_url} if choice == "docker" else {}
+                    backend = load_backend(choice, **options)
+                else:
+                    backend = choice
+                backend.describe()  # proves the engine answers; SandboxUnavailable otherwise
+                self._backend = backend
                 if not _janitor_done:
                     _janitor_done = True
-                    ownership.reap_orphans(self._api)
-            return self._api
+                    self._reaped = ownership.reap_orphans(backend)
+            return self._backend
+
+    def connect(self) -> None:
+        """Reach the container engine now rather than on the first run (and reap orphans)."""
+        _ = self.backend
 
     def image_for(self, language: Language) -> str:
-        return self.images.get(language.name) or language.image
+        return self.images.get(language.name) or self.config.image_for(language)
 
     def resolve_limits(self, limits: Limits | None) -> Limits:
         if limits is None:
@@ -291,27 +298,53 @@ class DockerSandbox:
     def create_container(
         self, language: Language, command: list[str], limits: Limits, role: str
     ) -> str:
-        api = self.api()
-        image = self.image_for(language)
-        kwargs = create_kwargs(api, image, command, limits, ownership.labels(role), self.runtime)
-        # Named by us and tracked before the request, so an interrupt that lands while Docker
-        # creates it cannot leave a container nobody knows about.
+        """Create (not start) a hardened container of ours for ``language``; return its ID."""
+        backend = self.backend
+        # Named by us and tracked before the request, so an interrupt that lands while the
+        # engine creates it cannot leave a container nobody knows about.
         name = f"sandbox-kernel-{language.name}-{role}-{secrets.token_hex(8)}"
-        _track(api, name)
+        spec = container_spec(name=name, image=self.image_for(language), command=command,
+                              limits=limits, labels=ownership.labels(role), runtime=self.runtime)
+        _track(backend, name)
         try:
-            container_id = str(api.create_container(name=name, **kwargs)["Id"])
-        except Exception as exc:
+            container_id = backend.create(spec)
+        except Exception:
             _untrack(name)
-            raise translate(exc, image) from None
+            raise
         except BaseException:
-            remove_container(api, name)
+            remove_container(backend, name)
             raise
         _untrack(name)
-        _track(api, container_id)
+        _track(backend, container_id)
         return container_id
 
+    def signal(self, container_id: str, signal: str) -> None:
+        """Send ``signal`` (``"SIGINT"``, ``"SIGKILL"``) to one of our containers; gone is fine."""
+        try:
+            backend = self.backend
+        except SandboxError:
+            return
+        backend.signal(container_id, signal)
+
+    def remove(self, container_id: str) -> None:
+        """Remove one of our containers now, whatever it is doing (a failed try is retried at
+        ``cleanup_all`` or exit)."""
+        remove_container(self.backend, container_id)
+
+    def runtimes(self) -> list[str]:
+        """The OCI runtimes the container engine offers (``runc``, ``runsc``, ...)."""
+        return self.backend.runtimes()
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the container engine, for ``doctor``."""
+        return self.backend.describe()
+
+    def containers(self, owner: str | None = None) -> list[ContainerInfo]:
+        """Our containers: all of them, or those of one owner (``ownership.owner_id()``)."""
+        return ownership.find_ours(self.backend, owner)
+
     def close(self) -> None:
-        """Stop this engine's warm pool, close its sessions and its connections to the daemon.
+        """Stop this engine's warm pool, close its sessions and its connection to the backend.
 
         Other engines are untouched; this one can still be used (it reconnects on demand).
         """
@@ -322,38 +355,36 @@ class DockerSandbox:
         for session in list(self._sessions):
             session.close()
         _removals.join()
-        with self._api_lock:
-            if self._api is not None:
-                self._api.close()
+        with self._backend_lock:
+            if self._backend is not None:
+                self._backend.close()
 
     # -- one-shot runs --------------------------------------------------------------------------
 
     def _launch(self, key: Hashable) -> Launched:
         """Create, attach and start a one-shot container that waits for its program."""
-        name, image, limits, _ = cast(PoolKey, key)
+        name, _image, limits, _ = cast(PoolKey, key)
         lang = resolve_language(name)
         command = one_shot_command(lang, self.runtime)
         container_id = self.create_container(lang, command, limits, "run")
-        api = self.api()
+        backend = self.backend
         router = FrameRouter()
-        pump: AttachPump | None = None
         try:
-            pump = AttachPump(open_attach_socket(api, container_id), router, "run",
-                              on_eof=router.eof)
-            pump.start()
-            api.start(container_id)
-        except BaseException as exc:
-            if pump is not None:
-                pump.close()
-            remove_container(api, container_id)
-            if isinstance(exc, Exception):
-                raise translate(exc, image) from None
+            attachment = backend.attach(container_id, router, router.eof, "run")
+        except BaseException:
+            remove_container(backend, container_id)
             raise
-        return Launched(container_id, pump, router)
+        try:
+            backend.start(container_id)
+        except BaseException:
+            attachment.close()
+            remove_container(backend, container_id)
+            raise
+        return Launched(container_id, attachment, router)
 
     def _discard(self, launched: Launched) -> None:
         launched.pump.close()
-        _removals.put((self.api(), launched.container_id))
+        remove_later(self.backend, launched.container_id)
 
     def run(
         self,
@@ -368,7 +399,7 @@ class DockerSandbox:
         """Run ``code`` in a new container and remove it; never raises for what the code does.
 
         ``on_start`` receives the container's ID just before the program is sent, so a caller
-        can signal it (``api().kill(container_id, "SIGINT")``) to interrupt this run only.
+        can ``signal(container_id, "SIGINT")`` to interrupt this run only.
         """
         lang = resolve_language(language)
         limits = self.resolve_limits(limits)
@@ -385,30 +416,30 @@ class DockerSandbox:
                 if self._pool is not None:
                     self._pool.refill(key)
             launched.router.attach(output.on_frame, output.on_eof)
-            api, container_id, pump = self.api(), launched.container_id, launched.pump
+            backend, container_id, pump = self.backend, launched.container_id, launched.pump
             if on_start is not None:
                 on_start(container_id)
             started = time.monotonic()
             deadline = started + seconds
             pump.send(f"{len(data)} {token}\n".encode() + data, seconds)
-            exit_code = self._wait_for_exit(api, container_id, output, deadline)
+            exit_code = self._wait_for_exit(backend, container_id, output, deadline)
             elapsed = (time.monotonic() - started) * 1000.0
             timed_out = exit_code is None
             if timed_out:
-                remove_container(api, container_id)
+                remove_container(backend, container_id)
                 pump.finished.wait(KILL_GRACE)
             oom = exit_code == 137 and (output.oom_counted
-                                        or self._oom_killed(api, container_id))
+                                        or self._oom_killed(backend, container_id))
         finally:
             if launched is not None:
                 self._discard(launched)
         result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
                                  timed_out=timed_out, oom_killed=oom)
-        return output.finish(result)
+        return output.finish(result).settle(limits.memory, seconds)
 
     @staticmethod
     def _wait_for_exit(
-        api: docker.APIClient, container_id: str, output: RunOutput, deadline: float
+        backend: Backend, container_id: str, output: RunOutput, deadline: float
     ) -> int | None:
         """The exit status, or ``None`` if the deadline passed first."""
         if not output.settled.wait(max(0.0, deadline - time.monotonic())):
@@ -416,31 +447,20 @@ class DockerSandbox:
         status_from_markers = output.exit_status
         if status_from_markers is not None and status_from_markers != 137:
             return status_from_markers
-        try:
-            # The program ended (or its shell was killed, or it may have been OOM-killed): the
-            # container is exiting, so this returns at once.
-            status = api.wait(container_id, timeout=max(deadline - time.monotonic(), 0) + 2.0)
-        except requests.exceptions.ReadTimeout:
-            return None
-        except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
-            raise translate(exc) from None
-        code = status.get("StatusCode")
-        return int(code) if code is not None else None
+        # The program ended (or its shell was killed, or it may have been OOM-killed): the
+        # container is exiting, so this returns at once.
+        return backend.wait(container_id, max(deadline - time.monotonic(), 0) + 2.0)
 
     def oom_killed(self, container_id: str) -> bool:
         """Whether the kernel's OOM killer ended this (exited) container of ours."""
-        return self._oom_killed(self.api(), container_id)
+        return self._oom_killed(self.backend, container_id)
 
     @staticmethod
-    def _oom_killed(api: docker.APIClient, container_id: str) -> bool:
+    def _oom_killed(backend: Backend, container_id: str) -> bool:
         # Docker records OOMKilled from the kernel's OOM event, which can land after the exit
         # event (seen with several sandboxes running out together): look again for up to 1 s.
         for _ in range(OOM_CHECKS):
-            try:
-                state: dict[str, Any] = api.inspect_container(container_id)["State"]
-            except Exception:  # noqa: BLE001 - removed already: 137 alone cannot tell
-                return False
-            if state.get("OOMKilled"):
+            if backend.oom_killed(container_id):
                 return True
             time.sleep(1.0 / OOM_CHECKS)
         return False
@@ -480,15 +500,17 @@ class DockerSandbox:
                 removed.append(session.container_id)
             session.close()
         try:
-            api = self.api()
+            backend = self.backend
         except SandboxError:
             return removed
         _remove_leftovers()
-        for info in ownership.find_ours(api, ownership.owner_id()):
-            remove_container(api, info["Id"])
-            removed.append(info["Id"])
+        for info in ownership.find_ours(backend, ownership.owner_id()):
+            remove_container(backend, info.id)
+            removed.append(info.id)
         return removed
 
     def reap_orphans(self) -> list[str]:
         """Remove containers of ours whose owning process is gone (``sandbox-kernel cleanup``)."""
-        return ownership.reap_orphans(self.api())
+        backend = self.backend
+        reaped, self._reaped = self._reaped, []
+        return reaped + ownership.reap_orphans(backend)

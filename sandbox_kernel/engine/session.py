@@ -7,7 +7,6 @@ socket, no new container and no ``docker exec``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import threading
@@ -16,18 +15,15 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
-import docker
-import requests.exceptions
-
-from sandbox_kernel.backends.docker.attach import AttachPump
-from sandbox_kernel.backends.docker.client import open_attach_socket, translate
+from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -47,7 +43,8 @@ MAX_INSPECT = 64 * 1024
 MAX_INDENT = 80
 
 START_TIMEOUT = 30.0
-INTERRUPT_GRACE = 2.0
+MESSAGE_BACKLOG = 4
+"""Driver messages may wait in the queue up to this many times ``Limits.max_message`` bytes."""
 FLUSH_WAIT = 1.0
 
 _BOOT = {
@@ -58,25 +55,32 @@ _BOOT = {
 }
 
 
-class OutputBacklog:
-    """Bounds the output waiting in the queue between cells (a stray thread printing forever).
+MESSAGES = 0
+"""The backlog's account of driver messages (stdout and stderr text have their own)."""
 
-    Past ``cap`` unconsumed bytes per stream, output is dropped and counted; the next cell's
-    result reports it as truncated. A cell being collected consumes as fast as it arrives, and
-    its own cap is the same, so nothing it would have kept is lost.
+
+class OutputBacklog:
+    """Bounds, in bytes, what waits in the queue between the reader thread and the consumer.
+
+    Past ``cap`` unconsumed bytes per stream (``message_cap`` for driver messages, counted by
+    their JSON size before they are parsed), what arrives is dropped and counted; the next
+    cell's result reports dropped text as truncated, ``SandboxSession.dropped_messages`` counts
+    dropped messages. A cell being collected consumes as fast as it arrives, and its own text cap
+    is the same, so nothing it would have kept is lost.
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, message_cap: int | None = None) -> None:
         self.cap = cap
-        self._pending = {STDOUT: 0, STDERR: 0}
-        self._dropped = {STDOUT: 0, STDERR: 0}
+        self._caps = {STDOUT: cap, STDERR: cap, MESSAGES: message_cap or cap}
+        self._pending = {STDOUT: 0, STDERR: 0, MESSAGES: 0}
+        self._dropped = {STDOUT: 0, STDERR: 0, MESSAGES: 0}
         self._lock = threading.Lock()
 
     def admit(self, stream_id: int, size: int) -> bool:
         with self._lock:
             if stream_id not in self._pending:
                 return False
-            if self._pending[stream_id] + size > self.cap:
+            if self._pending[stream_id] + size > self._caps[stream_id]:
                 self._dropped[stream_id] += size
                 return False
             self._pending[stream_id] += size
@@ -85,6 +89,10 @@ class OutputBacklog:
     def release(self, stream_id: int, size: int) -> None:
         with self._lock:
             self._pending[stream_id] -= size
+
+    def dropped(self, stream_id: int) -> int:
+        with self._lock:
+            return self._dropped[stream_id]
 
     def take_dropped(self, stream_id: int) -> int:
         with self._lock:
@@ -112,7 +120,7 @@ class SandboxSession:
         self.language = language
         self.limits = limits
         self.container_id: str | None = None
-        self._pump: AttachPump | None = None
+        self._pump: Attachment | None = None
         self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self._backlog = OutputBacklog(limits.max_output)
         self._lock = threading.RLock()
@@ -144,7 +152,7 @@ class SandboxSession:
             if self.alive:
                 return
             self._discard_container()
-            api = self.sandbox.api()
+            backend = self.sandbox.backend
             nonce = new_nonce()
             self._dropped_before += sum(s.dropped for s in self._scanners.values())
             scanners = {STDOUT: FrameScanner(self.limits.max_message, nonce),
@@ -153,7 +161,8 @@ class SandboxSession:
             events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
             self._events = events
 
-            backlog = self._backlog = OutputBacklog(self.limits.max_output)
+            backlog = self._backlog = OutputBacklog(self.limits.max_output,
+                                                    MESSAGE_BACKLOG * self.limits.max_message)
 
             def on_frame(stream_id: int, payload: bytes) -> None:
                 scanner = scanners.get(stream_id)
@@ -164,12 +173,15 @@ class SandboxSession:
                         if backlog.admit(stream_id, len(item.data)):
                             events.put(("text", stream_id, item.data))
                         continue
+                    if not backlog.admit(MESSAGES, len(item.body)):
+                        continue
                     message = parse_message(item.body)
                     if message is None:
+                        backlog.release(MESSAGES, len(item.body))
                         self._invalid_messages += 1
                     else:
                         message["nonce"] = item.nonce
-                        events.put(("msg", stream_id, message))
+                        events.put(("msg", len(item.body) << 2 | stream_id, message))
 
             command, source = driver_command(self.language, nonce)
             container_id = self.sandbox.create_container(
@@ -178,27 +190,25 @@ class SandboxSession:
             self.container_id = container_id
             self._dead_reason = None
             try:
-                pump = AttachPump(open_attach_socket(api, container_id), on_frame, "session",
-                                  on_eof=lambda: events.put(("eof", 0, None)))
-                pump.start()
+                pump = backend.attach(container_id, on_frame,
+                                      lambda: events.put(("eof", 0, None)), "session")
                 self._pump = pump
-                api.start(container_id)
-            except Exception as exc:
+                backend.start(container_id)
+            except BaseException:
                 self._discard_container()
-                raise translate(exc, self.sandbox.image_for(self.language)) from None
+                raise
             pump.send(source, START_TIMEOUT)
             early: list[bytes] = []
             deadline = time.monotonic() + START_TIMEOUT
             while True:
                 try:
-                    kind, stream_id, data = events.get(
-                        timeout=max(0.0, deadline - time.monotonic()))
+                    kind, stream_id, data = self._take(events,
+                        max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     kind, data = "timeout", None
                 if kind == "msg" and data["type"] == "ready" and data["nonce"] == nonce:
                     break
                 if kind == "text":
-                    backlog.release(stream_id, len(data))
                     early.append(data)
                     continue
                 if kind == "msg":
@@ -212,6 +222,18 @@ class SandboxSession:
             self._expect(None)
             self.starts += 1
 
+    def _take(
+        self, events: queue.Queue[tuple[str, int, Any]], timeout: float
+    ) -> tuple[str, int, Any]:
+        """The next event, its bytes given back to the backlog (raises ``queue.Empty``)."""
+        kind, tag, data = events.get(timeout=timeout)
+        if kind == "text":
+            self._backlog.release(tag, len(data))
+        elif kind == "msg":  # tagged with the frame's size, so its bytes can be released
+            self._backlog.release(MESSAGES, tag >> 2)
+            tag &= 3
+        return kind, tag, data
+
     def _expect(self, nonce: str | None) -> None:
         """Accept frames carrying ``nonce`` only (``None``: between requests, accept none)."""
         for scanner in self._scanners.values():
@@ -222,7 +244,7 @@ class SandboxSession:
         """Driver frames dropped since the session started: sent between requests or with a
         stale nonce, over ``Limits.max_message``, unterminated, or failing validation."""
         return (self._dropped_before + sum(s.dropped for s in self._scanners.values())
-                + self._invalid_messages)
+                + self._invalid_messages + self._backlog.dropped(MESSAGES))
 
     def close(self) -> None:
         """Remove the container; the session cannot be used afterwards.
@@ -233,7 +255,7 @@ class SandboxSession:
         self._closed = True
         container_id = self.container_id
         if container_id is not None:
-            remove_container(self.sandbox.api(), container_id)
+            remove_container(self.sandbox.backend, container_id)
         with self._lock:
             self._closed = True
             self._discard_container()
@@ -250,7 +272,7 @@ class SandboxSession:
             self._pump.close()
             self._pump = None
         if self.container_id is not None:
-            remove_container(self.sandbox.api(), self.container_id)
+            remove_container(self.sandbox.backend, self.container_id)
             self.container_id = None
 
     def interrupt(self) -> None:
@@ -258,8 +280,14 @@ class SandboxSession:
         container_id = self.container_id
         if container_id is None:
             return
-        with contextlib.suppress(docker.errors.APIError, requests.exceptions.RequestException):
-            self.sandbox.api().kill(container_id, signal="SIGINT")
+        self.sandbox.signal(container_id, "SIGINT")
+
+    def kill(self) -> None:
+        """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)
+        and that the state was lost; the next cell starts a fresh sandbox."""
+        container_id = self.container_id
+        if container_id is not None:
+            self.sandbox.signal(container_id, "SIGKILL")
 
     # -- running cells --------------------------------------------------------------------------
 
@@ -304,7 +332,7 @@ class SandboxSession:
                 self._expect(None)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
-            return result
+            return result.settle(self.limits.memory, seconds)
 
     def _collect(
         self,
@@ -329,9 +357,9 @@ class SandboxSession:
             elif interrupted_at is None:
                 wait = deadline - now
             else:
-                wait = interrupted_at + INTERRUPT_GRACE - now
+                wait = interrupted_at + STOP.grace - now
             try:
-                kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
+                kind, stream_id, data = self._take(self._events, max(0.0, wait))
             except KeyboardInterrupt:
                 # The caller was interrupted (Ctrl-C in a magic cell, say): pass it on to the
                 # cell, and give up on the sandbox if it is interrupted again.
@@ -354,7 +382,6 @@ class SandboxSession:
                 self._abandon(result, f"the cell {cause} and did not stop when interrupted")
                 break
             if kind == "text":
-                self._backlog.release(stream_id, len(data))
                 text = streams[stream_id].feed(data)
                 if text and on_output is not None:
                     on_output(streams[stream_id].name, text)
@@ -429,20 +456,16 @@ class SandboxSession:
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
         """The driver exited (exit, out of memory, killed): report how, drop the container."""
-        api = self.sandbox.api()
         assert self.container_id is not None
         try:
-            status = api.wait(self.container_id, timeout=10)
-            result.exit_code = int(status.get("StatusCode", -1))
+            result.exit_code = self.sandbox.backend.wait(self.container_id, 10.0)
             result.oom_killed = result.exit_code == 137 and self.sandbox.oom_killed(
                 self.container_id)
         except Exception:  # noqa: BLE001 - removed under us: the status is unknown
             result.exit_code = None
-        if result.oom_killed:
-            reason = f"killed: out of memory, limit {format_size(self.limits.memory)}"
-        else:
-            reason = f"the process exited with exit status {result.exit_code}"
-        self._abandon(result, reason)
+        result.state_lost = True
+        lost = result.settle(self.limits.memory).outcome
+        self._abandon(result, lost.lost_reason if lost and lost.lost_reason else "it exited")
 
     def _mark_dead(self, reason: str) -> None:
         self._dead_reason = reason
@@ -507,16 +530,14 @@ class SandboxSession:
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    kind, stream_id, data = self._events.get(
-                        timeout=max(0.0, deadline - time.monotonic()))
+                    kind, stream_id, data = self._take(self._events,
+                        max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     return None
                 if kind == "eof":
                     self._mark_dead("the process exited")
                     return None
-                if kind == "text":
-                    self._backlog.release(stream_id, len(data))
-                elif kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
+                if kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
                     return cast(Message, data)
         finally:
             self._expect(None)

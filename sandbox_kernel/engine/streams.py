@@ -7,39 +7,11 @@ gigabytes, so everything here works incrementally and keeps memory bounded.
 from __future__ import annotations
 
 import codecs
-import struct
-from collections.abc import Iterator
 
 from sandbox_kernel.limits import format_size
 
 STDOUT = 1
 STDERR = 2
-_HEADER = struct.Struct(">BxxxL")
-
-
-class FrameDemuxer:
-    """Splits Docker's multiplexed attach stream into ``(stream_id, payload)`` pieces."""
-
-    def __init__(self) -> None:
-        self._pending = bytearray()
-        self._stream = 0
-        self._remaining = 0
-
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        view = memoryview(data)
-        while view:
-            if self._remaining:
-                take = view[: self._remaining]
-                self._remaining -= len(take)
-                view = view[len(take):]
-                yield self._stream, bytes(take)
-                continue
-            need = _HEADER.size - len(self._pending)
-            self._pending += view[:need]
-            view = view[need:]
-            if len(self._pending) == _HEADER.size:
-                self._stream, self._remaining = _HEADER.unpack(self._pending)
-                self._pending.clear()
 
 
 class CappedStream:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from sandbox_kernel.backends.docker.attach import AttachPump
+from sandbox_kernel.backends import Attachment
 
 
 class FrameRouter:
@@ -47,7 +47,7 @@ class FrameRouter:
 @dataclass
 class Launched:
     container_id: str
-    pump: AttachPump
+    pump: Attachment
     router: FrameRouter = field(default_factory=FrameRouter)
 
 

@@ -21,19 +21,20 @@ from ipykernel.kernelbase import Kernel
 from jupyter_client.session import Session
 from traitlets import Enum, TraitError
 
-from sandbox_kernel import __version__
+from sandbox_kernel._version import __version__
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import InputCallback
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.jupyter.directives import parse_cell
 from sandbox_kernel.jupyter.history import CellHistory
-from sandbox_kernel.jupyter.outcome import CellFailure, classify, describe_status, restart_reason
+from sandbox_kernel.jupyter.outcome import CellFailure, classify, restart_reason
 from sandbox_kernel.jupyter.runner import CellRunner, FreshRunner, SessionRunner
 from sandbox_kernel.jupyter.settings import SandboxSettings
 from sandbox_kernel.jupyter.specs import FLAVOURS
 from sandbox_kernel.jupyter.stdin import InputForwarder
 from sandbox_kernel.jupyter.streaming import StreamBatcher
 from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.outcome import describe_status
 from sandbox_kernel.result import ExecutionResult
 
 

@@ -1,4 +1,6 @@
-"""How a cell's ``ExecutionResult`` is reported to Jupyter: success, or an error with a cause.
+"""How a cell's outcome is reported to Jupyter: success, or an error with a cause.
+
+The engine decides the outcome (``sandbox_kernel.outcome``); this module only words it.
 
 Every failure becomes an ``error`` (ename, evalue, traceback) whose evalue names the cause and,
 where there is one, the exit status, so that a notebook read later still says what happened.
@@ -11,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.outcome import describe_status
 from sandbox_kernel.result import ExecutionResult
 
 _PY_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
@@ -29,24 +32,9 @@ class CellFailure:
                 "traceback": self.traceback or [f"{self.ename}: {self.evalue}"]}
 
 
-def describe_status(code: int | None, signalled: bool = True) -> str:
-    """``exit status N``, naming the signal for 128+N unless the program chose that status."""
-    if code is None:
-        return "no exit status"
-    if code > 128 and signalled:
-        return f"exit status {code} (killed by signal {code - 128})"
-    return f"exit status {code}"
-
-
 def restart_reason(result: ExecutionResult, limits: Limits) -> str | None:
     """Why the sandbox's state was lost in this cell, or ``None`` if it was kept."""
-    if not result.state_lost:
-        return None
-    if result.oom_killed:
-        return f"killed: out of memory, limit {format_size(limits.memory)}"
-    if result.timed_out:
-        return "the cell timed out and did not stop when interrupted"
-    return f"the process exited with {describe_status(result.exit_code)}"
+    return result.verdict.lost_reason if result.state_lost else None
 
 
 def classify(
@@ -58,9 +46,10 @@ def classify(
     fresh: bool,
 ) -> CellFailure | None:
     """The failure to report for this cell, or ``None`` when it succeeded."""
+    kind = result.verdict.kind
     lost = "; the next cell starts in a fresh sandbox (state was lost)" if result.state_lost else ""
     inner = list(result.error.get("traceback") or []) if result.error else []
-    if result.timed_out:
+    if kind == "timeout":
         if fresh:
             evalue = f"cell timed out after {timeout:g} s (the sandbox was killed)"
         elif result.state_lost:
@@ -70,7 +59,7 @@ def classify(
             evalue = (f"cell timed out after {timeout:g} s (interrupted, "
                       f"{describe_status(result.exit_code, False)}; state was kept)")
         return _failure("TimeoutError", evalue, inner)
-    if result.oom_killed:
+    if kind == "oom":
         evalue = (f"killed: out of memory, limit {format_size(limits.memory)} "
                   f"({describe_status(result.exit_code)}){lost}")
         return _failure("OutOfMemoryError", evalue, inner)
@@ -83,13 +72,13 @@ def classify(
         return _failure("KeyboardInterrupt", evalue, inner)
     if result.error:
         return _sandbox_exception(result, inner)
+    if kind == "lost":
+        return None  # a clean exit: the kernel only notes that state is gone
     if result.state_lost:
-        if result.exit_code == 0:
-            return None  # a clean exit: the kernel only notes that state is gone
         return _failure("SandboxExit",
                         f"the sandbox process exited with {describe_status(result.exit_code)}"
                         f"{lost}", [])
-    if result.exit_code == 0:
+    if kind == "ok":
         return None
     if fresh and result.exit_code is not None:
         found = _python_exception(result.stderr)

@@ -11,12 +11,8 @@ import contextlib
 import threading
 from typing import Any, Protocol
 
-import docker
-import requests.exceptions
-
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import InputCallback, SandboxSession
-from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
 
@@ -148,7 +144,7 @@ class FreshRunner:
 
     def _connect(self) -> None:
         with contextlib.suppress(Exception):  # the first cell reports it
-            self.sandbox.api()
+            self.sandbox.connect()
 
     def execute(
         self,
@@ -187,6 +183,4 @@ class FreshRunner:
         container_id = self._running
         if container_id is None:
             return
-        with contextlib.suppress(SandboxError, docker.errors.APIError,
-                                 requests.exceptions.RequestException):
-            self.sandbox.api().kill(container_id, signal=signal)
+        self.sandbox.signal(container_id, signal)

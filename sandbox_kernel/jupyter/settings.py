@@ -1,4 +1,4 @@
-"""The kernels' configuration: traitlets whose defaults come from ``Limits()`` and the environment.
+"""The kernels' configuration: traitlets whose defaults come from ``sandbox_kernel.config``.
 
 Precedence, highest first: the kernel's command line (``--SandboxKernel.timeout=5``), a
 ``jupyter_sandbox_config.py`` in the Jupyter config path, an environment variable
@@ -8,35 +8,22 @@ Values are checked by ``Limits`` itself, so the kernels accept exactly what the 
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, Union, default
 from traitlets.config import Configurable
 
+from sandbox_kernel.config import MODES, Config, load_config
 from sandbox_kernel.languages import resolve_language
 from sandbox_kernel.limits import Limits
 
-ENV_PREFIX = "SANDBOX_KERNEL_"
-MODES = ("session", "fresh")
 _DEFAULTS = Limits()
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(ENV_PREFIX + name.upper(), "").strip()
-    return value or None
-
-
-def _env_number(name: str, kind: type[float] | type[int], fallback: float | int) -> Any:
-    value = _env(name)
-    if value is None:
-        return fallback
+def _config() -> Config:
+    """The environment's settings (``sandbox_kernel.config``); a bad variable is a TraitError."""
     try:
-        return kind(value)
-    except ValueError:
-        raise TraitError(
-            f"{ENV_PREFIX}{name.upper()}={value!r} is not a valid {kind.__name__}"
-        ) from None
+        return load_config()
+    except ValueError as exc:
+        raise TraitError(str(exc)) from None
 
 
 class SandboxSettings(Configurable):
@@ -96,44 +83,54 @@ class SandboxSettings(Configurable):
              "when unset. Environment: SANDBOX_KERNEL_RUNTIME.",
     ).tag(config=True)
 
+    max_timeout = Float(
+        _DEFAULTS.max_timeout,
+        help=f"The operator's ceiling on one cell's timeout in seconds (default "
+             f"{_DEFAULTS.max_timeout:g}); '%%timeout' cannot exceed it. "
+             "Environment: SANDBOX_KERNEL_MAX_TIMEOUT.",
+    ).tag(config=True)
+
     @default("mode")
     def _default_mode(self) -> str:
-        value = (_env("mode") or "session").lower()
-        if value not in MODES:
-            raise TraitError(f"{ENV_PREFIX}MODE must be one of {', '.join(MODES)}, not {value!r}")
-        return value
+        return _config().mode
 
     @default("memory")
     def _default_memory(self) -> int | str:
-        return _env("memory") or _DEFAULTS.memory
+        return _config().limits.memory
 
     @default("cpus")
     def _default_cpus(self) -> float:
-        return float(_env_number("cpus", float, _DEFAULTS.cpus))
+        return _config().limits.cpus
 
     @default("pids")
     def _default_pids(self) -> int:
-        return int(_env_number("pids", int, _DEFAULTS.pids))
+        return _config().limits.pids
 
     @default("timeout")
     def _default_timeout(self) -> float:
-        return float(_env_number("timeout", float, _DEFAULTS.timeout))
+        return _config().limits.timeout
+
+    @default("max_timeout")
+    def _default_max_timeout(self) -> float:
+        return _config().limits.max_timeout
 
     @default("max_output")
     def _default_max_output(self) -> int | str:
-        return _env("max_output") or _DEFAULTS.max_output
+        return _config().limits.max_output
 
     @default("runtime")
     def _default_runtime(self) -> str | None:
-        return _env("runtime")
+        return _config().runtime
 
     def limits(self) -> Limits:
         """The configured limits; ``ValueError`` or ``TraitError`` says what is wrong."""
-        return _DEFAULTS.with_overrides(
-            memory=self.memory, cpus=self.cpus, pids=self.pids, timeout=self.timeout,
-            max_output=self.max_output,
+        return _config().limits.with_overrides(
+            memory=self.memory, cpus=self.cpus, pids=self.pids, max_timeout=self.max_timeout,
+            timeout=self.timeout, max_output=self.max_output,
         )
 
     def images(self) -> dict[str, str]:
         """The configured images, keyed by engine language name (aliases accepted)."""
-        return {resolve_language(name).name: image for name, image in self.image.items()}
+        images = dict(_config().images)
+        images.update((resolve_language(name).name, image) for name, image in self.image.items())
+        return images

@@ -35,6 +35,8 @@ from IPython.core.magic import (
     no_var_expand,
 )
 
+from sandbox_kernel.config import load_config
+from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
@@ -63,7 +65,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_SESSION_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _TOKEN = re.compile(r"\S+")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+\-]{0,254}")
 
@@ -247,16 +248,17 @@ class SandboxMagics(Magics):
     """The ``%%sandbox`` family, with the notebook's defaults and its named sessions.
 
     Defaults set with ``%sandbox_config`` live here (one instance per shell), start from
-    ``Limits()`` like everything else in the project, and apply to later cells only.
+    the environment (``sandbox_kernel.config``) like every front-end; they apply to later cells.
     """
 
     def __init__(self, shell: Any = None) -> None:
         super().__init__(shell=shell)
-        self.limits = Limits()
+        self.limits = load_config().limits
         self.images: dict[str, str] = {}
         """Per-language image overrides set with ``%sandbox_config --image``."""
         self.runtime: str | None = None
-        self.sessions: dict[str, SessionEntry] = {}
+        self.sessions: SessionRegistry[str, SessionEntry] = SessionRegistry(
+            load_config().max_sessions)
         self._engines: dict[tuple[tuple[tuple[str, str], ...], str | None], DockerSandbox] = {}
         # A kernel shutting down exits its process: the exit hook closes the sessions' containers
         # (the engine's own hook would too, but closing here also tells the engine's bookkeeping).
@@ -274,11 +276,11 @@ class SandboxMagics(Magics):
         return engine
 
     def image_for(self, language: Language, images: dict[str, str]) -> str:
-        return images.get(language.name) or language.image
+        return images.get(language.name) or load_config().image_for(language)
 
     def shutdown(self) -> None:
         """Close every session (removing its container); safe to call more than once."""
-        entries, self.sessions = list(self.sessions.values()), {}
+        entries = self.sessions.clear()
         for entry in entries:
             with contextlib.suppress(Exception):
                 entry.session.close()
@@ -365,9 +367,10 @@ class SandboxMagics(Magics):
             raise _usage(exc) from None
         name = args.session
         if name is not None:
-            if not _SESSION_NAME.fullmatch(name):
-                raise UsageError(
-                    f"--session needs a name of letters, digits, '_', '.', '-', not {name!r}")
+            try:
+                check_session_name(name)
+            except ValueError as exc:
+                raise UsageError(f"--session: {exc}") from None
             entry = self.sessions.get(name)
             if entry is not None:
                 limits = self._check_session_options(entry, language, args, limits, images)
@@ -432,7 +435,11 @@ class SandboxMagics(Magics):
             session = engine.session(request.language.name, request.limits)
             entry = SessionEntry(request.session, request.language, session,
                                  engine.image_for(request.language))
-            self.sessions[request.session] = entry
+            try:
+                self.sessions.add(request.session, entry)
+            except ValueError as exc:
+                session.close()
+                raise UsageError(f"--session {request.session}: {exc}") from None
         session = entry.session
 
         def work(on_output: OutputCallback) -> ExecutionResult:
@@ -442,7 +449,7 @@ class SandboxMagics(Magics):
         entry.cells += 1
         if outcome.abandoned or (new_session and outcome.result is None and not session.alive):
             # It never started, or it is stuck for good (its container was killed): forget it.
-            self.sessions.pop(entry.name, None)
+            self.sessions.pop(entry.name)
             if not outcome.abandoned:
                 session.close()
         return outcome
@@ -467,8 +474,8 @@ class SandboxMagics(Magics):
             user_ns[request.result] = result
         if result is not None and result.notice:
             print(f"[sandbox] {result.notice}", file=sys.stderr, flush=True)
-        cause = failure_cause(result, timeout=request.timeout, memory=request.limits.memory,
-                              interrupted=outcome.interrupted, killed=outcome.killed)
+        cause = failure_cause(result, timeout=request.timeout, interrupted=outcome.interrupted,
+                              killed=outcome.killed)
         if cause is not None:
             failure = SandboxCellError(
                 f"{cell_label(request.language, request.session)} failed: {cause}", result)
@@ -497,7 +504,7 @@ class SandboxMagics(Magics):
     def sandbox_config(self, line: str) -> None:
         """Show (no options) or set the defaults of the %%sandbox cells that follow.
 
-        Limits start from the project's defaults (sandbox_kernel.Limits()). New settings apply
+        Limits start from the environment (sandbox_kernel.config). New settings apply
         to later one-shot cells and to sessions started later; a running session keeps what it
         was started with, except the timeout, which applies to every later cell.
 
@@ -506,7 +513,7 @@ class SandboxMagics(Magics):
             %sandbox_config --timeout 5 --memory 128m --image python=my-python:3.12
         """
         args = _parse(SandboxMagics.sandbox_config, line)
-        limits = Limits() if args.reset else self.limits
+        limits = load_config().limits if args.reset else self.limits
         images = {} if args.reset else dict(self.images)
         runtime = None if args.reset else self.runtime
         try:
@@ -542,7 +549,7 @@ class SandboxMagics(Magics):
         if runtime.lower() in ("", "default", "none"):
             return None
         try:
-            known = self.engine({}).api().info().get("Runtimes") or {}
+            known = self.engine({}).runtimes()
         except SandboxError as exc:
             raise SandboxMagicError(f"cannot check the runtime {runtime!r}: {exc}") from None
         if runtime not in known:
@@ -582,12 +589,13 @@ class SandboxMagics(Magics):
                              "%sandbox_sessions lists them")
         unknown = [name for name in names if name not in self.sessions]
         if unknown:
-            known = ", ".join(self.sessions) or "none"
+            known = ", ".join(self.sessions.keys()) or "none"
             raise UsageError(f"no sandbox session {', '.join(map(repr, unknown))} "
                              f"(sessions: {known})")
         for name in names:
             entry = self.sessions.pop(name)
-            entry.session.close()
+            if entry is not None:
+                entry.session.close()
             print(f"Stopped sandbox session {name!r}.")
         if args.all and not names:
             print("No sandbox sessions to stop.")

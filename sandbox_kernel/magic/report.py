@@ -8,7 +8,6 @@ the one line that matters.
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 from sandbox_kernel.languages import Language
@@ -85,18 +84,10 @@ class SandboxValue:
         printer.text(self.text)
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
 def failure_cause(
     result: ExecutionResult | None,
     *,
     timeout: float,
-    memory: int,
     interrupted: bool = False,
     killed: bool = False,
 ) -> str | None:
@@ -117,15 +108,11 @@ def failure_cause(
             cause += f" ({error.get('ename')}: {error.get('evalue', '')})"
     elif result is None:
         cause = "the sandbox failed"
-    elif result.timed_out:
+    elif result.verdict.kind == "timeout":
         cause = f"timed out after {timeout:g} s"
         cause += " and was stopped" if code is not None else "; its container was killed"
-    elif result.oom_killed:
-        cause = f"killed: out of memory, limit {format_size(memory)}"
-    elif error:
-        cause = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".rstrip(": ")
-    elif code is not None and code > 128:
-        cause = f"killed by {_signal_name(code - 128)}"
+    elif result.verdict.kind in ("oom", "exception") or (code is not None and code > 128):
+        cause = result.verdict.cause
     else:
         return status
     phrase = f"{cause} ({status})"

@@ -26,19 +26,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
-import docker
-import requests.exceptions
-
-from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
+from sandbox_kernel.engine.lifecycle import STOP
+from sandbox_kernel.engine.sandbox import OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
-from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.result import ExecutionResult
-
-INTERRUPT_GRACE = 3.0
-"""Seconds a program gets to stop after SIGINT before its container is killed."""
-
-KILL_WAIT = 15.0
-"""Seconds to wait for the engine to notice a killed container before giving up on it."""
 
 POLL = 0.2
 """How often the main thread wakes up while waiting, so a pending interrupt is acted on soon."""
@@ -46,7 +37,6 @@ POLL = 0.2
 Work = Callable[[OutputCallback], ExecutionResult]
 OutputSink = Callable[[str, str], None]
 
-_DOCKER_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, SandboxError)
 
 
 class Stopper:
@@ -69,17 +59,9 @@ class SessionStopper(Stopper):
         self.session.interrupt()
 
     def kill(self) -> None:
-        container_id = self.session.container_id
-        if container_id is None:
-            return
-        api = self.session.sandbox.api()
-        try:
-            # SIGKILL, not removal: the session then reads the exit status (137) and reports
-            # that its state was lost, and starts a fresh container on its next cell.
-            api.kill(container_id, signal="SIGKILL")
-        except _DOCKER_ERRORS:
-            with contextlib.suppress(*_DOCKER_ERRORS):
-                remove_container(api, container_id)
+        # SIGKILL, not removal: the session then reads the exit status (137) and reports that
+        # its state was lost, and starts a fresh container on its next cell.
+        self.session.kill()
 
 
 @dataclass
@@ -167,7 +149,7 @@ def run_in_worker(
     stopper: Stopper,
     sink: OutputSink,
     *,
-    grace: float = INTERRUPT_GRACE,
+    grace: float = STOP.grace,
 ) -> Outcome:
     """Run ``work`` in a worker thread; deliver its output to ``sink`` from the calling thread.
 
@@ -200,7 +182,7 @@ def run_in_worker(
             if escalate_at is not None and now >= escalate_at:
                 escalate_at = None
                 outcome.killed = True
-                give_up_at = now + KILL_WAIT
+                give_up_at = now + STOP.kill_wait
                 stopper.kill()
             if give_up_at is not None and now >= give_up_at:
                 outcome.abandoned = True

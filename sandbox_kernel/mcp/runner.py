@@ -10,7 +10,6 @@ never let more sandboxes run than the cap allows.
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import threading
 import time
@@ -20,8 +19,10 @@ from typing import Any
 
 from typing_extensions import NotRequired, TypedDict
 
+from sandbox_kernel.config import DEFAULT_MAX_SESSIONS
 from sandbox_kernel.engine import ownership
-from sandbox_kernel.engine.sandbox import DockerSandbox, remove_container
+from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
+from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES, resolve_language
@@ -29,10 +30,8 @@ from sandbox_kernel.limits import Limits
 from sandbox_kernel.mcp.audit import AuditLog, code_sha256, limits_record, timestamp
 from sandbox_kernel.result import ExecutionResult
 
-SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_LABEL = 200
 DEFAULT_MAX_CONCURRENT = 4
-DEFAULT_MAX_SESSIONS = 8
 SHUTDOWN_WAIT = 1.5
 """Seconds shutdown waits for runs it killed: MCP clients SIGKILL 2 s after SIGTERM."""
 
@@ -70,8 +69,7 @@ class ServerConfig:
         object.__setattr__(self, "languages", names)
         if isinstance(self.max_concurrent, bool) or not 1 <= self.max_concurrent <= 256:
             raise ValueError(f"max_concurrent must be between 1 and 256, not {self.max_concurrent}")
-        if isinstance(self.max_sessions, bool) or not 0 <= self.max_sessions <= 256:
-            raise ValueError(f"max_sessions must be between 0 and 256, not {self.max_sessions}")
+        SessionRegistry(self.max_sessions)  # the cap's own check: ValueError when out of range
 
 
 @dataclass(frozen=True)
@@ -132,11 +130,7 @@ def shape_output(result: ExecutionResult, session: str | None = None) -> ExecOut
 
 
 def _outcome(result: ExecutionResult) -> str:
-    if result.timed_out:
-        return "timeout"
-    if result.oom_killed:
-        return "oom"
-    return "ok" if result.ok else "error"
+    return result.verdict.audit_name
 
 
 def _clip(value: object) -> object:
@@ -160,7 +154,8 @@ class ExecService:
         self.audit = audit or AuditLog(config.audit_log)
         self._pool = ThreadPoolExecutor(config.max_concurrent, thread_name_prefix="sandbox-exec")
         self._futures: set[Future[ExecutionResult]] = set()
-        self._sessions: dict[tuple[str, str], _NamedSession] = {}
+        self._sessions: SessionRegistry[tuple[str, str], _NamedSession] = SessionRegistry(
+            config.max_sessions, lambda key: f"{key[1]!r} ({key[0]})")
         self._count_lock = threading.Lock()
         self._running = 0
         self._closing = threading.Event()
@@ -186,7 +181,7 @@ class ExecService:
                 result = await self._submit(job, named.session)
             except SandboxError:
                 if named.session.starts == 0:  # never started: it must not take a session slot
-                    self._sessions.pop(named.key, None)
+                    self._sessions.pop(named.key)
                     named.session.close()
                 raise
         return shape_output(result, request.session)
@@ -206,11 +201,8 @@ class ExecService:
         if request.label is not None and (
                 not isinstance(request.label, str) or len(request.label) > MAX_LABEL):
             raise ValueError(f"label must be a string of at most {MAX_LABEL} characters")
-        if request.session is not None and (
-                not isinstance(request.session, str)
-                or not re.match(SESSION_PATTERN, request.session)):
-            raise ValueError("session must be 1 to 64 letters, digits, '.', '_' or '-', "
-                             f"starting with a letter or digit, not {_clip(request.session)!r}")
+        if request.session is not None:
+            check_session_name(request.session)
         return _Job(request, language, timeout, received)
 
     def _named_session(self, job: _Job) -> _NamedSession:
@@ -220,15 +212,8 @@ class ExecService:
         named = self._sessions.get(key)
         if named is not None:
             return named
-        if self.config.max_sessions == 0:
-            raise ValueError("sessions are disabled on this server; call without 'session'")
-        if len(self._sessions) >= self.config.max_sessions:
-            names = ", ".join(f"{name!r} ({lang})" for lang, name in self._sessions)
-            raise ValueError(f"this server keeps at most {self.config.max_sessions} sessions "
-                             f"({names}); reuse one of them or call without 'session'")
         named = _NamedSession(key, self.sandbox.session(job.language), asyncio.Lock())
-        self._sessions[key] = named
-        return named
+        return self._sessions.add(key, named)
 
     async def _submit(self, job: _Job, session: SandboxSession | None) -> ExecutionResult:
         if self._closing.is_set():
@@ -308,7 +293,7 @@ class ExecService:
         """Reach the daemon now (and reap orphans of crashed servers) rather than on the first
         call; a daemon that is down is reported on stderr, and each call says so again."""
         try:
-            self.sandbox.api()
+            self.sandbox.connect()
         except SandboxError as exc:
             print(f"sandbox-kernel mcp: warning: {exc}", file=sys.stderr)
 
@@ -325,7 +310,7 @@ class ExecService:
             self._closing.set()
             self._pool.shutdown(wait=False)
             removed = set(self._kill_sandboxes())
-            for named in list(self._sessions.values()):
+            for named in self._sessions.values():
                 named.session.close()
             pending = [future for future in list(self._futures) if not future.done()]
             if pending:
@@ -341,11 +326,10 @@ class ExecService:
 
     def _kill_sandboxes(self) -> list[str]:
         try:
-            api = self.sandbox.api()
-            ours = [str(info["Id"]) for info in ownership.find_ours(api, ownership.owner_id())]
+            ours = [info.id for info in self.sandbox.containers(ownership.owner_id())]
         except Exception:  # noqa: BLE001 - no daemon, no containers to remove
             return []
         if ours:
             with ThreadPoolExecutor(min(8, len(ours))) as pool:
-                list(pool.map(lambda container_id: remove_container(api, container_id), ours))
+                list(pool.map(self.sandbox.remove, ours))
         return ours

@@ -26,13 +26,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field, JsonValue
 
-from sandbox_kernel import __version__
+from sandbox_kernel._version import __version__
+from sandbox_kernel.engine.registry import SESSION_NAME
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import format_size
 from sandbox_kernel.mcp.runner import (
     MAX_LABEL,
-    SESSION_PATTERN,
     ExecOutput,
     ExecRequest,
     ExecService,
@@ -110,7 +110,7 @@ def build_server(service: ExecService) -> MCPServer[None]:
         session: Annotated[str | None, Field(
             description="Name of a persistent sandbox: calls with the same language and name "
                         "share variables and files. Omit for a fresh sandbox per call.",
-            json_schema_extra={"pattern": SESSION_PATTERN})] = None,
+            json_schema_extra={"pattern": f"^{SESSION_NAME.pattern}$"})] = None,
     ) -> ExecOutput:
         request = ExecRequest(language, code, timeout, label, session)
         try:

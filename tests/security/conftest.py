@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from docker_support import docker_api as connect
+from docker_support import find_ours
 
 from sandbox_kernel import DockerSandbox
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine import ownership
 
 GVISOR = "runsc"
@@ -63,7 +64,7 @@ def no_container_survives_the_attack() -> Iterator[None]:
     api = connect()
 
     def ours() -> set[str]:
-        return {c["Id"] for c in ownership.find_ours(api, owner)}
+        return {c["Id"] for c in find_ours(api, owner)}
 
     before = ours()
     yield

@@ -14,9 +14,10 @@ from contextlib import contextmanager
 import psutil
 import pytest
 from attack_helpers import assert_healthy
+from docker_support import docker_api as connect
+from docker_support import find_ours
 
 from sandbox_kernel import DockerSandbox, Limits
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.limits import MiB
 
@@ -88,12 +89,12 @@ def test_300_megabyte_flood_is_capped_and_our_memory_stays_flat(
 def test_output_is_not_written_to_the_hosts_disk(engine: DockerSandbox) -> None:
     """Docker's default log driver would copy every byte of a flood into /var/lib/docker."""
     owner = ownership.owner_id()
-    before = {c["Id"] for c in ownership.find_ours(connect(), owner)}
+    before = {c["Id"] for c in find_ours(connect(), owner)}
     seen: dict[str, object] = {}
 
     def on_output(stream: str, text: str) -> None:
         if not seen:
-            (container,) = {c["Id"] for c in ownership.find_ours(connect(), owner)} - before
+            (container,) = {c["Id"] for c in find_ours(connect(), owner)} - before
             info = connect().inspect_container(container)
             seen["driver"] = info["HostConfig"]["LogConfig"]["Type"]
             seen["path"] = info["LogPath"]

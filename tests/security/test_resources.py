@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from attack_helpers import assert_healthy, lines_of
+from docker_support import docker_api as connect
+from docker_support import find_ours
 
 from sandbox_kernel import DockerSandbox, Limits
-from sandbox_kernel.backends.docker.client import connect
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.limits import MiB
 
@@ -299,12 +300,12 @@ time.sleep(1)
     samples: dict[str, tuple[float, int]] = {}
     sampled = threading.Event()
     owner = ownership.owner_id()
-    before = {c["Id"] for c in ownership.find_ours(connect(), owner)}
+    before = {c["Id"] for c in find_ours(connect(), owner)}
 
     def on_output(stream: str, text: str) -> None:
         for mark in ("start", "stop"):
             if mark in text:
-                (new,) = {c["Id"] for c in ownership.find_ours(connect(), owner)} - before
+                (new,) = {c["Id"] for c in find_ours(connect(), owner)} - before
                 samples[mark] = (time.monotonic(), _cpu_nanoseconds(new))
         if "stop" in text:
             sampled.set()

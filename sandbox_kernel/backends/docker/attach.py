@@ -4,12 +4,39 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from sandbox_kernel.engine.streams import FrameDemuxer
+from sandbox_kernel.backends import FrameHandler
 
-FrameHandler = Callable[[int, bytes], None]
+_HEADER = struct.Struct(">BxxxL")
+"""Docker's multiplexed stream header: stream id, three zero bytes, payload length."""
+
+
+class FrameDemuxer:
+    """Splits Docker's multiplexed attach stream into ``(stream_id, payload)`` pieces."""
+
+    def __init__(self) -> None:
+        self._pending = bytearray()
+        self._stream = 0
+        self._remaining = 0
+
+    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        view = memoryview(data)
+        while view:
+            if self._remaining:
+                take = view[: self._remaining]
+                self._remaining -= len(take)
+                view = view[len(take):]
+                yield self._stream, bytes(take)
+                continue
+            need = _HEADER.size - len(self._pending)
+            self._pending += view[:need]
+            view = view[need:]
+            if len(self._pending) == _HEADER.size:
+                self._stream, self._remaining = _HEADER.unpack(self._pending)
+                self._pending.clear()
 
 
 class AttachPump(threading.Thread):

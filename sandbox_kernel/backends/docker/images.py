@@ -27,6 +27,7 @@ from typing import Any
 from docker.errors import APIError, DockerException, NotFound
 
 from sandbox_kernel.backends.docker.client import connect
+from sandbox_kernel.config import load_config
 from sandbox_kernel.errors import SandboxError, SandboxUnavailable
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 
@@ -65,7 +66,8 @@ def image_status() -> dict[str, str]:
     status: dict[str, str] = {}
     for name, lang in LANGUAGES.items():
         if _is_override(lang):
-            status[name] = "missing" if _labels(api, lang.image) is None else "ok"
+            image = load_config().image_for(lang)
+            status[name] = "missing" if _labels(api, image) is None else "ok"
         else:
             status[name] = _state(api, lang.default_image, recipe_hash(name))
     return status
@@ -88,10 +90,11 @@ def build_images(
         if not _is_override(lang):
             todo.append(lang)
             continue
+        image = load_config().image_for(lang)
         message = (
-            f"{lang.name}: not building {lang.image}: it is configured by "
+            f"{lang.name}: not building {image}: it is configured by "
             f"SANDBOX_KERNEL_{lang.name.upper()}_IMAGE and sandbox-kernel only builds "
-            f"{lang.default_image}; provide {lang.image} yourself (any image with "
+            f"{lang.default_image}; provide {image} yourself (any image with "
             f"{lang.interpreter[0]} works) or unset the variable"
         )
         if languages is not None:
@@ -123,7 +126,7 @@ def _client() -> DockerAPI:
 
 
 def _is_override(lang: Language) -> bool:
-    return lang.image != lang.default_image
+    return bool(load_config().image_for(lang) != lang.default_image)
 
 
 def _labels(api: DockerAPI, image: str) -> dict[str, str] | None:

@@ -1,4 +1,7 @@
-"""The hardened container configuration, in one place for one-shot runs and sessions alike."""
+"""How the Docker backend maps a neutral ``ContainerSpec`` onto ``create_container`` arguments.
+
+Every field of the spec has its line here (``docs/architecture.md`` lists them side by side).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,8 @@ from typing import Any
 import docker
 from docker.types import LogConfig, Ulimit
 
-from sandbox_kernel.limits import Limits
-
-WORKDIR = "/workspace"
-SANDBOX_USER = "65534:65534"
-HOSTNAME = "sandbox"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-# The only environment a sandbox sees: nothing of the host's environment is passed through.
-BASE_ENVIRONMENT = {
-    "PATH": PATH,
-    "HOME": WORKDIR,
-    "LANG": "C.UTF-8",
-    "TERM": "dumb",
-    "PYTHONUNBUFFERED": "1",
-    "PYTHONDONTWRITEBYTECODE": "1",
-    # docker-init (tini) forwards signals to the whole process group, so an interrupt reaches the
-    # program a cell started, not only the driver.
-    "TINI_KILL_PROCESS_GROUP": "1",
-}
+from sandbox_kernel.backends import ContainerSpec, TmpfsMount
+from sandbox_kernel.engine.hardening import is_gvisor
 
 # gVisor (runsc) runs the user's processes inside its own kernel, the Sentry. On the host they
 # are Sentry threads plus, on the ptrace platform, one stub process per address space with a
@@ -41,71 +27,76 @@ GVISOR_HOST_TASKS_PER_PID = 16
 GVISOR_HOST_TASKS_BASE = 1024
 
 
-def is_gvisor(runtime: str | None) -> bool:
-    return bool(runtime) and "runsc" in str(runtime)
-
-
 def gvisor_host_pids(pids: int) -> int:
     """The host pids cgroup limit of a gVisor sandbox whose user may have ``pids`` tasks."""
     return pids * GVISOR_HOST_TASKS_PER_PID + GVISOR_HOST_TASKS_BASE
 
 
-def create_kwargs(
-    api: docker.APIClient,
-    image: str,
-    command: list[str],
-    limits: Limits,
-    labels: dict[str, str],
-    runtime: str | None = None,
-) -> dict[str, Any]:
-    """Arguments for ``APIClient.create_container`` that apply every limit of the sandbox."""
+def tmpfs_options(mount: TmpfsMount) -> str:
+    """Docker's option string for one tmpfs mount (``nosuid`` and ``nodev`` always)."""
+    options = ["rw", "nosuid", "nodev", "exec" if mount.exec else "noexec"]
+    if mount.uid is not None:
+        options += [f"uid={mount.uid}", f"gid={mount.uid}"]
+    options += [f"mode={mount.mode:o}", f"size={mount.size}"]
+    return ",".join(options)
+
+
+def create_kwargs(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
+    """Arguments for ``APIClient.create_container`` that apply every item of ``spec``."""
+    if not (spec.read_only_root and spec.drop_all_capabilities and spec.no_new_privileges):
+        raise ValueError("the Docker backend only creates hardened containers")
     ulimits = [
-        Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
-        Ulimit(name="fsize", soft=limits.max_file_size, hard=limits.max_file_size),
+        Ulimit(name="nofile", soft=spec.nofile, hard=spec.nofile),
+        Ulimit(name="fsize", soft=spec.max_file_size, hard=spec.max_file_size),
         Ulimit(name="core", soft=0, hard=0),
     ]
-    pids = limits.pids
-    if is_gvisor(runtime):
-        ulimits.append(Ulimit(name="nproc", soft=limits.pids, hard=limits.pids))
-        pids = gvisor_host_pids(limits.pids)
-    tmpfs_opts = "rw,nosuid,nodev,mode=1777"
+    pids = spec.pids
+    if is_gvisor(spec.runtime):
+        ulimits.append(Ulimit(name="nproc", soft=spec.pids, hard=spec.pids))
+        pids = gvisor_host_pids(spec.pids)
+    if spec.msgqueue_bytes is not None:
+        ulimits.append(Ulimit(name="msgqueue", soft=spec.msgqueue_bytes,
+                              hard=spec.msgqueue_bytes))
+    security_opt = ["no-new-privileges"]
+    if spec.seccomp_profile is not None:
+        security_opt.append(f"seccomp={spec.seccomp_profile}")
     host_config = api.create_host_config(
-        mem_limit=limits.memory,
-        memswap_limit=limits.memory,
+        mem_limit=spec.memory,
+        memswap_limit=spec.memory,
         mem_swappiness=0,
-        nano_cpus=int(limits.cpus * 1e9),
+        nano_cpus=int(spec.cpus * 1e9),
         pids_limit=pids,
         cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
+        security_opt=security_opt,
         read_only=True,
-        tmpfs={
-            "/tmp": f"{tmpfs_opts},size={limits.tmp_size}",
-            # Docker resets the mode of a tmpfs that is also the working directory, so the
-            # sandbox user gets it by ownership; exec lets users run their own scripts there.
-            WORKDIR: f"rw,nosuid,nodev,exec,uid=65534,gid=65534,mode=0700,"
-                     f"size={limits.workdir_size}",
-        },
-        init=True,
-        network_mode="bridge" if limits.network else "none",
+        tmpfs={mount.path: tmpfs_options(mount) for mount in spec.tmpfs},
+        init=spec.init,
+        network_mode="bridge" if spec.network else "none",
         ulimits=ulimits,
-        runtime=runtime,
+        runtime=spec.runtime,
         ipc_mode="private",
-        shm_size=16 * 1024 * 1024,
+        shm_size=spec.shm_size,
+        auto_remove=spec.auto_remove,
         # Output is read from the attach stream only. Docker's default json-file driver would
         # also write every byte to the host's disk (uncapped: a flood of 100 MB/s for the whole
         # life of a session) and parse it line by line in dockerd: no log is kept at all.
-        log_config=LogConfig(type=LogConfig.types.NONE),
+        log_config=LogConfig(type=LogConfig.types.NONE if not spec.keep_logs else "json-file"),
     )
+    if spec.masked_paths:
+        host_config["MaskedPaths"] = list(spec.masked_paths)
     return {
-        "image": image,
-        "command": command,
-        "user": SANDBOX_USER,
-        "environment": dict(BASE_ENVIRONMENT),
-        "working_dir": WORKDIR,
-        "hostname": HOSTNAME,
+        "name": spec.name,
+        "image": spec.image,
+        "command": list(spec.command),
+        "user": spec.user,
+        "environment": dict(spec.environment),
+        "working_dir": spec.workdir,
+        "hostname": spec.hostname,
         "stdin_open": True,
+        # docker-py sets StdinOnce (and AttachStdin) for a container that is not detached.
+        "detach": not spec.stdin_once,
         "tty": False,
-        "labels": labels,
-        "network_disabled": not limits.network,
+        "labels": dict(spec.labels),
+        "network_disabled": not spec.network,
         "host_config": host_config,
     }

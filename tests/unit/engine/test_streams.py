@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from sandbox_kernel.engine.streams import CappedStream, FrameDemuxer
+from sandbox_kernel.backends.docker.attach import FrameDemuxer
+from sandbox_kernel.engine.streams import CappedStream
 
 
 def frame(stream: int, payload: bytes) -> bytes:

@@ -82,3 +82,14 @@ def test_requests_and_receipts() -> None:
     short = ack_mismatch({"size": 3, "sha256": None}, code)
     assert short is not None and "3 bytes" in short and "8 bytes" in short
     assert ack_mismatch({"size": 8, "sha256": "0" * 64}, code) is not None
+
+
+def test_the_queue_backlog_bounds_messages_in_bytes() -> None:
+    from sandbox_kernel.engine.session import MESSAGES, STDOUT, OutputBacklog
+
+    backlog = OutputBacklog(1024, message_cap=100)
+    assert backlog.admit(MESSAGES, 60) and not backlog.admit(MESSAGES, 60)
+    assert backlog.dropped(MESSAGES) == 60
+    assert backlog.admit(STDOUT, 1000)  # text has its own account
+    backlog.release(MESSAGES, 60)
+    assert backlog.admit(MESSAGES, 100)

@@ -1,0 +1,149 @@
+"""``DockerBackend``: the ``Backend`` protocol over docker-py's low-level ``APIClient``.
+
+Every Docker call of the project goes through here (images aside, ``images.py``), so "daemon
+unreachable" and "image missing" always surface as ``SandboxUnavailable`` with what to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from sandbox_kernel.backends import Attachment, ContainerInfo, ContainerSpec, FrameHandler
+from sandbox_kernel.backends.docker.attach import AttachPump
+from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
+from sandbox_kernel.backends.docker.spec import create_kwargs
+
+_GONE = (docker.errors.NotFound,)
+_TRANSIENT = (docker.errors.APIError, requests.exceptions.RequestException)
+
+
+class DockerBackend:
+    """One connection to a Docker daemon (``DOCKER_HOST`` honoured, or ``base_url``).
+
+    The connection opens on first use; ``api`` is docker-py's client, for this package only.
+    """
+
+    name = "docker"
+
+    def __init__(self, base_url: str | None = None) -> None:
+        self.base_url = base_url
+        self._api: docker.APIClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> docker.APIClient:
+        """The daemon connection, opened (and checked) on first use."""
+        with self._lock:
+            if self._api is None:
+                self._api = connect(self.base_url)
+            return self._api
+
+    def create(self, spec: ContainerSpec) -> str:
+        api = self.api
+        try:
+            return str(api.create_container(**create_kwargs(api, spec))["Id"])
+        except Exception as exc:
+            raise translate(exc, spec.image) from None
+
+    def attach(self, container_id: str, on_frame: FrameHandler,
+               on_eof: Callable[[], None] | None = None, name: str = "attach") -> Attachment:
+        try:
+            sock = open_attach_socket(self.api, container_id)
+        except Exception as exc:
+            raise translate(exc) from None
+        pump = AttachPump(sock, on_frame, name, on_eof=on_eof)
+        pump.start()
+        return pump
+
+    def start(self, container_id: str) -> None:
+        try:
+            self.api.start(container_id)
+        except Exception as exc:
+            raise translate(exc) from None
+
+    def signal(self, container_id: str, signal: str) -> None:
+        # Not running any more (or being removed): nothing to signal.
+        with contextlib.suppress(*_TRANSIENT):
+            self.api.kill(container_id, signal=signal)
+
+    def wait(self, container_id: str, timeout: float) -> int | None:
+        try:
+            status = self.api.wait(container_id, timeout=max(timeout, 0.0))
+        except requests.exceptions.ReadTimeout:
+            return None
+        except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
+            raise translate(exc) from None
+        code = status.get("StatusCode")
+        return int(code) if code is not None else None
+
+    def oom_killed(self, container_id: str) -> bool:
+        try:
+            state: dict[str, Any] = self.api.inspect_container(container_id)["State"]
+        except Exception:  # noqa: BLE001 - removed already: nothing recorded
+            return False
+        return bool(state.get("OOMKilled"))
+
+    def remove(self, container_id: str) -> bool:
+        try:
+            self.api.remove_container(container_id, force=True)
+        except _GONE:
+            return True
+        except _TRANSIENT:
+            # "removal already in progress" or a daemon gone away: the caller retries later
+            return False
+        except Exception:  # noqa: BLE001 - no daemon at all (SandboxUnavailable): retry later
+            return False
+        return True
+
+    def list_ours(self, label: str, value: str | None = None) -> list[ContainerInfo]:
+        wanted = f"{label}={value}" if value is not None else label
+        try:
+            found = self.api.containers(all=True, filters={"label": [wanted]})
+        except Exception as exc:
+            raise translate(exc) from None
+        return [ContainerInfo(str(c["Id"]), dict(c.get("Labels") or {}), str(c.get("State", "")))
+                for c in found]
+
+    def runtimes(self) -> list[str]:
+        return sorted(self.describe()["runtimes"])
+
+    def describe(self) -> dict[str, Any]:
+        api = self.api
+        try:
+            info = api.info()
+        except Exception as exc:
+            raise translate(exc) from None
+        return {
+            "version": info.get("ServerVersion"),
+            "endpoint": api.base_url,
+            "runtimes": sorted((info.get("Runtimes") or {}).keys()),
+            "default_runtime": info.get("DefaultRuntime"),
+            "cgroup": info.get("CgroupVersion"),
+            "security_options": info.get("SecurityOptions") or [],
+        }
+
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        try:
+            config = self.api.inspect_image(image).get("Config") or {}
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.NotFound:
+            return None
+        except Exception as exc:
+            raise translate(exc, image) from None
+        return dict(config.get("Labels") or {})
+
+    def close(self) -> None:
+        with self._lock:
+            if self._api is not None:
+                self._api.close()
+                self._api = None
+
+

@@ -1,0 +1,33 @@
+# sandbox-kernel one-shot wrapper, run as PID 1's child with
+#   sh -c "<this file>" sh PROGRAM_PATH SITECUSTOMIZE INTERPRETER [ARG...]
+# It waits for "SIZE TOKEN\n" and SIZE bytes of program on stdin, saves them to PROGRAM_PATH and
+# runs INTERPRETER [ARG...] PROGRAM_PATH with an empty stdin. When the program ends it writes one
+# frame of the driver protocol (drivers/PROTOCOL.md), RS US TOKEN US SIZE US {"status":STATUS,
+# "oom":OOM} LF, on stdout and on stderr: the run is over as soon as both arrive,
+# without waiting for Docker to notice the exit. OOM is 1 when the cgroup's own count of OOM kills
+# (v1 and v2) says the SIGKILL came from the OOM killer (Docker's flag is sometimes never set when
+# several sandboxes run out at once). SITECUSTOMIZE, when not empty, is installed for Python (see
+# whole_writes_site.py). Only sh, head and printf are needed, so any image with the interpreter
+# works, and the container can be started before the code is known (the warm pool).
+program=$1 site=$2
+shift 2
+if [ -n "$site" ]; then
+    mkdir -p /tmp/.sandbox-site && printf '%s' "$site" > /tmp/.sandbox-site/sitecustomize.py
+    export PYTHONPATH=/tmp/.sandbox-site
+fi
+read -r size token && head -c "$size" > "$program" && {
+    "$@" "$program" </dev/null
+    status=$?
+    oom=0
+    if [ "$status" = 137 ]; then
+        for f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do
+            [ -r "$f" ] && while read -r key value; do
+                [ "$key" = oom_kill ] && [ "$value" != 0 ] && oom=1
+            done < "$f"
+        done
+    fi
+    body='{"status":'$status',"oom":'$oom'}'
+    printf '\036\037%s\037%d\037%s\n' "$token" "${#body}" "$body"
+    printf '\036\037%s\037%d\037%s\n' "$token" "${#body}" "$body" >&2
+    exit "$status"
+}

@@ -1,0 +1,74 @@
+"""The hardened container every sandbox gets, decided once, for one-shot runs and sessions alike.
+
+This module turns ``Limits`` into a neutral ``ContainerSpec`` (``sandbox_kernel.backends``); each
+backend maps it onto its engine (``docs/architecture.md`` has the table). Nothing here knows a
+container library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sandbox_kernel.backends import ContainerSpec, TmpfsMount
+from sandbox_kernel.limits import Limits, MiB
+
+WORKDIR = "/workspace"
+SANDBOX_UID = 65534
+SANDBOX_USER = f"{SANDBOX_UID}:{SANDBOX_UID}"
+HOSTNAME = "sandbox"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SHM_SIZE = 16 * MiB
+
+# The only environment a sandbox sees: nothing of the host's environment is passed through.
+BASE_ENVIRONMENT: Mapping[str, str] = {
+    "PATH": PATH,
+    "HOME": WORKDIR,
+    "LANG": "C.UTF-8",
+    "TERM": "dumb",
+    "PYTHONUNBUFFERED": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    # docker-init (tini) forwards signals to the whole process group, so an interrupt reaches the
+    # program a cell started, not only the driver.
+    "TINI_KILL_PROCESS_GROUP": "1",
+}
+
+
+def is_gvisor(runtime: str | None) -> bool:
+    """Whether ``runtime`` names gVisor (``runsc``, or a variant registered under that name)."""
+    return bool(runtime) and "runsc" in str(runtime)
+
+
+def container_spec(
+    *,
+    name: str,
+    image: str,
+    command: Sequence[str],
+    limits: Limits,
+    labels: Mapping[str, str],
+    runtime: str | None = None,
+) -> ContainerSpec:
+    """The spec of one sandbox: every limit of ``limits`` and every hardening item applied."""
+    return ContainerSpec(
+        name=name,
+        image=image,
+        command=tuple(command),
+        labels=dict(labels),
+        user=SANDBOX_USER,
+        workdir=WORKDIR,
+        hostname=HOSTNAME,
+        environment=dict(BASE_ENVIRONMENT),
+        memory=limits.memory,
+        cpus=limits.cpus,
+        pids=limits.pids,
+        nofile=limits.nofile,
+        max_file_size=limits.max_file_size,
+        tmpfs=(
+            TmpfsMount("/tmp", limits.tmp_size),
+            # The working directory belongs to the sandbox user (Docker resets the mode of a
+            # tmpfs that is also the working directory); exec lets users run their own scripts.
+            TmpfsMount(WORKDIR, limits.workdir_size, mode=0o700, uid=SANDBOX_UID, exec=True),
+        ),
+        shm_size=SHM_SIZE,
+        network=limits.network,
+        runtime=runtime,
+    )

@@ -1,0 +1,97 @@
+"""One configuration for every front-end (issue 11) and the operator's timeout ceiling (issue 16).
+
+``SANDBOX_KERNEL_MEMORY`` must give the same sandbox to a kernel, a ``%%sandbox`` cell, the CLI and
+the MCP server; each is checked from inside the sandbox, through the cgroup's own limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from kernel_support import PREFIX, execute, running_kernel
+from test_mcp import anyio_backend, mcp_server, structured  # noqa: F401 - fixture
+
+from sandbox_kernel.limits import MiB
+
+LIMIT_FILE = "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+READ_LIMIT = f"cat {LIMIT_FILE} 2>/dev/null || cat /sys/fs/cgroup/memory.max"
+MEMORY = "96m"
+EXPECTED = str(96 * MiB)
+
+
+def env_with(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_KERNEL_")}
+    env.update({f"SANDBOX_KERNEL_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def test_memory_variable_reaches_the_kernel() -> None:
+    with running_kernel("sandbox-bash", {"memory": MEMORY}) as (_, kc):
+        assert execute(kc, READ_LIMIT).text("stdout").strip() == EXPECTED
+
+
+def test_memory_variable_reaches_the_cli() -> None:
+    done = subprocess.run([sys.executable, "-m", "sandbox_kernel", "run", "bash", "-"],
+                          input=READ_LIMIT, capture_output=True, text=True, timeout=120,
+                          env=env_with(memory=MEMORY))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == EXPECTED
+
+
+def test_memory_variable_reaches_the_magic() -> None:
+    script = textwrap.dedent(f"""
+        from IPython.core.interactiveshell import InteractiveShell
+        shell = InteractiveShell.instance()
+        shell.run_line_magic("load_ext", "sandbox_kernel")
+        shell.run_cell_magic("sandbox", "bash --out limit", {READ_LIMIT!r})
+        print("LIMIT", str(shell.user_ns["limit"]).strip())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env=env_with(memory=MEMORY))
+    assert done.returncode == 0, done.stderr
+    assert f"LIMIT {EXPECTED}" in done.stdout
+
+
+@pytest.mark.anyio
+async def test_memory_variable_reaches_the_mcp_server(tmp_path: Path) -> None:
+    async with mcp_server(tmp_path, env={"SANDBOX_KERNEL_MEMORY": MEMORY}) as server:
+        result = structured(await server.run(language="bash", code=READ_LIMIT))
+        assert result["output"].strip() == EXPECTED
+
+
+def test_operator_ceiling_allows_long_cells_and_users_cannot_exceed_it() -> None:
+    # SANDBOX_KERNEL_TIMEOUT=300 used to make every cell fail ("between 0.001 and 120").
+    with running_kernel("sandbox-bash", {"timeout": "300", "max_timeout": "600"}) as (_, kc):
+        assert execute(kc, "echo ok").text("stdout") == "ok\n"
+        assert execute(kc, "%%timeout 500\necho long").text("stdout") == "long\n"
+        refused = execute(kc, "%%timeout 700\necho never")
+        assert refused.content["status"] == "error"
+        assert "600" in json.dumps(refused.content) and "never" not in refused.text("stdout")
+
+
+def test_without_a_raised_ceiling_a_long_timeout_is_refused_with_the_variable_named() -> None:
+    done = subprocess.run([sys.executable, "-m", "sandbox_kernel", "run", "bash", "-"],
+                          input="echo hi", capture_output=True, text=True, timeout=120,
+                          env=env_with(timeout="300"))
+    assert done.returncode == 2
+    assert "SANDBOX_KERNEL_TIMEOUT" in done.stderr and "hi" not in done.stdout
+
+
+def test_kernelspecs_installed_before_the_move_keep_working() -> None:
+    """Kernelspecs of 0.1 run ``python -m sandbox_kernel.kernel``; it still starts the kernel."""
+    legacy = PREFIX / "share" / "jupyter" / "kernels" / "sandbox-bash-legacy"
+    legacy.mkdir(parents=True, exist_ok=True)
+    (legacy / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "sandbox_kernel.kernel", "--language", "bash",
+                 "-f", "{connection_file}"],
+        "display_name": "Sandbox (Bash), 0.1 kernelspec", "language": "bash",
+        "interrupt_mode": "signal",
+    }))
+    with running_kernel("sandbox-bash-legacy") as (_, kc):
+        assert execute(kc, "echo still works").text("stdout") == "still works\n"
