@@ -99,3 +99,14 @@ def test_read_gets_its_line_through_an_input_request(bash: Kernel) -> None:
     assert requests == []
     cell = execute(kc, "read -r line || echo 'end of input'", timeout=30)
     assert cell.text("stdout") == "end of input\n"
+
+
+def test_messages_name_bash_and_the_cells_own_line(bash: Kernel) -> None:
+    _, kc = bash
+    cell = execute(kc, "cd /tmp\necho ok\nno_such_command_xyz")
+    assert cell.text("stderr") == "bash: line 3: no_such_command_xyz: command not found\n"
+    cell = execute(kc, "echo \"$PWD\"; cd - >/dev/null; echo \"$PWD\"; cd /tmp")
+    assert cell.text("stdout") == "/tmp\n/workspace\n"  # the cell's cwd and OLDPWD are the user's
+    cell = execute(kc, "echo x )")
+    assert cell.text("stderr").startswith("bash: line 1: syntax error near unexpected token")
+    assert execute(kc, "pwd; shopt -p sourcepath").text("stdout") == "/tmp\nshopt -s sourcepath\n"

@@ -12,7 +12,7 @@
 # next cell's stdout and stderr again: `exec >/dev/null 2>&1` silences its own cell only.
 __sk_nonce=$1
 exec {__sk_out}>&1 {__sk_err}>&2
-__sk_opts=
+__sk_flags= __sk_late=
 set --
 shopt -s expand_aliases
 set -T
@@ -219,6 +219,34 @@ __sk_request() {
   __sk_code=${__sk_code//$'\r\n'/$'\n'}
   :
 }
+# Running a cell: its text is sourced from a file named `bash` (in /dev/shm, the working
+# directory for that instant), so that bash's messages say `bash: line N:` as in `bash -c`, with N
+# the cell's own line. The first line begins with the driver's restoring prefix (back to the
+# user's directory, OLDPWD and sourcepath, then xtrace and verbose), on the same line as the
+# cell's first line, so line numbers stay the cell's; if that line has a syntax error nothing
+# of it ran and the driver restores the same itself (__sk_leave). Without a writable /dev/shm
+# the text comes from a pipe (messages then name /dev/fd/N).
+__sk_shm=
+[[ -d /dev/shm && -w /dev/shm ]] && __sk_shm=1
+__sk_prepare() {
+  __sk_entered= __sk_pwd=$PWD __sk_had_old= __sk_sourcepath=
+  [[ -v OLDPWD ]] && __sk_had_old=1 __sk_oldpwd=$OLDPWD
+  builtin shopt -q sourcepath && __sk_sourcepath=1
+  __sk_prefix='__sk_entered=1; builtin cd -- "$__sk_pwd"; '
+  if [[ -n $__sk_had_old ]]; then __sk_prefix+='OLDPWD=$__sk_oldpwd; '
+  else __sk_prefix+='builtin unset OLDPWD; '; fi
+  [[ -n $__sk_sourcepath ]] && __sk_prefix+='builtin shopt -s sourcepath; '
+  __sk_prefix+=$__sk_late
+  [[ -n $__sk_shm ]] || return 1
+  builtin printf '%s%s' "$__sk_prefix" "$__sk_payload" 2>/dev/null >| /dev/shm/bash || return 1
+  builtin cd /dev/shm 2>/dev/null || return 1
+  builtin shopt -u sourcepath
+}
+__sk_leave() {
+  builtin cd -- "$__sk_pwd" 2>/dev/null
+  if [[ -n $__sk_had_old ]]; then OLDPWD=$__sk_oldpwd; else builtin unset OLDPWD; fi
+  [[ -n $__sk_sourcepath ]] && builtin shopt -s sourcepath
+}
 __sk_send 1 "{\"type\":\"ready\",\"pid\":$$,\"version\":\"$BASH_VERSION\"}"
 while __sk_read; do
   if [[ $__sk_verb == run ]]; then
@@ -226,15 +254,28 @@ while __sk_read; do
     __sk_int=
     __sk_payload=${__sk_payload//$'\r\n'/$'\n'}  # Windows line endings
     \exec 1>&"$__sk_out" 2>&"$__sk_err"
-    [[ -n $__sk_flags ]] && builtin set "-$__sk_flags"
     __sk_input_start "$__sk_rest"
-    source <(builtin printf '%s%s' "$__sk_xtrace" "$__sk_payload") <&"$__sk_cin" {__sk_in}<&-
+    # At top level (not in a function), so that a cell's `declare` makes globals.
+    if __sk_prepare; then
+      [[ -n $__sk_flags ]] && builtin set "-$__sk_flags"
+      source bash <&"$__sk_cin" {__sk_in}<&-
+    else
+      [[ -n $__sk_flags ]] && builtin set "-$__sk_flags"
+      source <(builtin printf '%s%s' "$__sk_prefix" "$__sk_payload") <&"$__sk_cin" {__sk_in}<&-
+    fi
     { __sk_st=$? __sk_flags=$-; builtin set +xveu; builtin trap - DEBUG; } 2>/dev/null
     __sk_input_stop
     \exec 1>&"$__sk_out" 2>&"$__sk_err"
-    __sk_xtrace=
-    [[ $__sk_flags == *x* ]] && __sk_xtrace='builtin set -x; '
-    __sk_flags=${__sk_flags//[^veu]/}
+    if [[ -z $__sk_entered ]]; then  # line 1 did not run (a syntax error): nothing did
+      __sk_leave
+      __sk_flags+=${__sk_late//[^xv]/}
+    fi
+    __sk_late=
+    # verbose echoes lines as they are read: the first line was read before `set -v` ran, so
+    # the prefix echoes the cell's part of it.
+    [[ $__sk_flags == *v* ]] && __sk_late+='builtin set -v; builtin printf "%s\n" "${__sk_payload%%$'"'"'\n'"'"'*}" >&2; '
+    [[ $__sk_flags == *x* ]] && __sk_late+='builtin set -x; '
+    __sk_flags=${__sk_flags//[^eu]/}
     __sk_int=
     __sk_send 2 '{"type":"flush"}'
     __sk_send 1 "{\"type\":\"done\",\"status\":$__sk_st,\"peak_memory\":$(__sk_peak)}"
