@@ -276,6 +276,7 @@ while __sk_read; do
     [[ $__sk_flags == *v* ]] && __sk_late+='builtin set -v; builtin printf "%s\n" "${__sk_payload%%$'"'"'\n'"'"'*}" >&2; '
     [[ $__sk_flags == *x* ]] && __sk_late+='builtin set -x; '
     __sk_flags=${__sk_flags//[^eu]/}
+    builtin unset __sk_payload __sk_prefix  # the cell's text does not stay in `declare -p`
     __sk_int=
     __sk_send 2 '{"type":"flush"}'
     __sk_send 1 "{\"type\":\"done\",\"status\":$__sk_st,\"peak_memory\":$(__sk_peak)}"
