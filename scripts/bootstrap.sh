@@ -33,14 +33,16 @@ as_root() {
 }
 docker_answers() { timeout 10 docker info >/dev/null 2>&1; }
 
-# Register runsc (gVisor) with Docker, merging into an existing daemon.json. Takes effect when the
-# daemon (re)starts, so it is only called before we install or start one ourselves.
+# Register runsc (gVisor) with Docker, merging into an existing daemon.json. --oci-seccomp makes
+# runsc apply the container's seccomp profile (ours: sandbox_kernel/security/seccomp.json); without
+# it runsc ignores it. Takes effect when the daemon starts (or reloads its configuration on SIGHUP),
+# so it is only called before we install or start one ourselves.
 register_runsc() {
     local runsc
     runsc="$(command -v runsc || echo /usr/bin/runsc)"
     as_root mkdir -p "$(dirname "$DAEMON_JSON")"
     if [ ! -s "$DAEMON_JSON" ]; then
-        printf '{\n  "runtimes": {\n    "runsc": {"path": "%s", "runtimeArgs": ["--network=none"]}\n  }\n}\n' \
+        printf '{\n  "runtimes": {\n    "runsc": {"path": "%s", "runtimeArgs": ["--network=none", "--oci-seccomp"]}\n  }\n}\n' \
             "$runsc" | as_root tee "$DAEMON_JSON" >/dev/null
         echo "registered runtime runsc in $DAEMON_JSON"
         return
@@ -55,13 +57,15 @@ path, runsc = sys.argv[1:3]
 with open(path) as f:
     config = json.load(f)
 runtimes = config.setdefault("runtimes", {})
-if "runsc" not in runtimes:
-    runtimes["runsc"] = {"path": runsc, "runtimeArgs": ["--network=none"]}
+entry = runtimes.setdefault("runsc", {"path": runsc, "runtimeArgs": ["--network=none"]})
+args = entry.setdefault("runtimeArgs", [])
+if "--oci-seccomp" not in args:
+    args.append("--oci-seccomp")
     with open(path + ".tmp", "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")
     os.replace(path + ".tmp", path)
-    print(f"registered runtime runsc in {path}")
+    print(f"registered runtime runsc with --oci-seccomp in {path}")
 PY
 }
 
@@ -108,10 +112,17 @@ fi
 step "docker daemon"
 if docker_answers; then
     echo "a daemon answers${DOCKER_HOST:+ at $DOCKER_HOST}"
-    if ! docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then
+    runtimes="$(docker info --format '{{json .Runtimes}}' 2>/dev/null || true)"
+    if ! grep -q '"runsc"' <<<"$runtimes"; then
         echo "warning: this daemon has no runsc (gVisor) runtime; sandboxes use runc. To add it," \
              "merge {\"runtimes\": {\"runsc\": {\"path\": \"/usr/bin/runsc\"," \
-             "\"runtimeArgs\": [\"--network=none\"]}}} into $DAEMON_JSON and restart dockerd." >&2
+             "\"runtimeArgs\": [\"--network=none\", \"--oci-seccomp\"]}}} into $DAEMON_JSON" \
+             "and restart dockerd." >&2
+    elif ! grep -q -- '--oci-seccomp' <<<"$runtimes"; then
+        echo "warning: this daemon runs runsc without --oci-seccomp, so gVisor sandboxes ignore" \
+             "sandbox-kernel's seccomp profile. Add \"--oci-seccomp\" to runsc's runtimeArgs in" \
+             "$DAEMON_JSON and reload dockerd (kill -HUP \$(pidof dockerd): running containers" \
+             "are not touched)." >&2
     fi
 else
     if [ -n "${DOCKER_HOST:-}" ]; then

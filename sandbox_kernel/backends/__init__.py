@@ -93,6 +93,18 @@ class ContainerInfo:
     state: str = ""
 
 
+@dataclass
+class ExecOutput:
+    """What one ``Backend.exec`` produced: its status (``None`` if unknown) and capped streams."""
+
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    overflowed: bool = False
+    """stdout went over the cap: the exec's output was cut and ``stdout`` holds its first bytes."""
+    timed_out: bool = False
+
+
 @runtime_checkable
 class Attachment(Protocol):
     """A live connection to a container's stdin, stdout and stderr."""
@@ -123,6 +135,14 @@ class Backend(Protocol):
 
     def start(self, container_id: str) -> None: ...
 
+    def exec(self, container_id: str, command: list[str], stdin: bytes, *, user: str,
+             workdir: str, environment: Mapping[str, str], stdout_cap: int,
+             timeout: float) -> ExecOutput:
+        """Run ``command`` in the running container (its mounts, limits, no-new-privileges and
+        capabilities) as ``user`` in ``workdir``; send ``stdin`` then EOF; keep ``stdout_cap``
+        bytes of stdout (more: stop reading, ``overflowed``) and the first 64 KiB of stderr;
+        give up after ``timeout`` s (``timed_out``). Used for file transfer."""
+
     def signal(self, container_id: str, signal: str) -> None:
         """Send a signal (``"SIGINT"``, ``"SIGKILL"``) to the container's init; gone is fine."""
 
@@ -142,7 +162,8 @@ class Backend(Protocol):
         """Names of the OCI runtimes the engine offers."""
 
     def describe(self) -> dict[str, Any]:
-        """Engine facts for ``doctor``: ``version``, ``endpoint``, ``runtimes``, ``cgroup``."""
+        """Engine facts for ``doctor``: ``version``, ``endpoint``, ``runtimes``,
+        ``runtime_args`` (name: the arguments the engine starts that runtime with), ``cgroup``."""
 
     def image_labels(self, image: str) -> dict[str, str] | None:
         """The labels of a local image, or ``None`` when it is missing."""

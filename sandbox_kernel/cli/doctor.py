@@ -30,6 +30,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--runtime", default=None,
                         help="Docker runtime to check with (default: $SANDBOX_KERNEL_RUNTIME "
                              "or the daemon's default)")
+    parser.add_argument("--image", metavar="NAME",
+                        help="also show this image's interpreter version (a flavour such as "
+                             "python-minimal, or any image, e.g. one from `images build`)")
+    parser.add_argument("--language", metavar="L",
+                        help="the language of --image, for images sandbox-kernel did not build")
+    parser.add_argument("--packages", action="store_true",
+                        help="with --image: list its installed packages too")
     return parser
 
 
@@ -68,7 +75,31 @@ def _expected_inside(limits: Limits, gvisor: bool) -> dict[str, tuple[str, bool 
         "no_new_privs": ("1", None if gvisor else True),
         "docker_socket": ("absent", True),
         "core": ("0", True),
+        "msgqueue": ("0", True),
+        # 2: a seccomp filter is in force (gVisor shows 0 when runsc ignores the OCI profile).
+        "seccomp": ("2", True),
+        "userns": ("refused", True),
     }
+
+
+def _seccomp_rows(report: Report, runtime_args: dict[str, list[str]], in_use: str) -> None:
+    """The profile every container names, and whether each gVisor runtime applies it."""
+    from sandbox_kernel.engine.hardening import is_gvisor
+    from sandbox_kernel.security import seccomp
+
+    shipped = seccomp.profile()
+    report.add("seccomp profile", f"sandbox-kernel sha256:{shipped.sha256[:16]}, based on "
+               f"{shipped.upstream}", True)
+    for name, args in sorted(runtime_args.items()):
+        if not is_gvisor(name):
+            continue
+        if seccomp.gvisor_applies_seccomp(args):
+            report.add(f"seccomp under {name}", "applied (--oci-seccomp), gVisor variant "
+                       f"sha256:{seccomp.profile(gvisor=True).sha256[:16]}", True)
+        else:
+            report.add(f"seccomp under {name}", "NOT applied: add \"--oci-seccomp\" to its "
+                       "runtimeArgs in daemon.json, then reload dockerd (kill -HUP)",
+                       False if name == in_use else None)
 
 
 def _probe(report: Report, runtime: str | None, limits: Limits) -> None:
@@ -112,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
                "not registered: run `bash scripts/bootstrap.sh setup`", "runsc" in runtimes or None)
     in_use = runtime or info.get("default_runtime") or "runc"
     report.add("runtime in use", in_use, runtime is None or runtime in runtimes)
+    _seccomp_rows(report, info.get("runtime_args") or {}, in_use)
     statuses = image_status()
     for name, language in LANGUAGES.items():
         status = statuses.get(name, "missing")
@@ -123,5 +155,26 @@ def run(args: argparse.Namespace) -> int:
             _probe(report, runtime, Limits())
         except SandboxError as exc:
             report.add("probe sandbox", exc, False)
+    packages: tuple[tuple[str, str], ...] = ()
+    if args.image:
+        packages = _inventory(report, args.image, args.language, runtime)
     print(report.render())
+    if args.packages and packages:
+        width = max(len(name) for name, _ in packages)
+        print(f"\npackages in {args.image} ({len(packages)}):")
+        print("\n".join(f"  {name:<{width}}  {version}" for name, version in packages))
     return 1 if report.failed else 0
+
+
+def _inventory(report: Report, image: str, language: str | None,
+               runtime: str | None) -> tuple[tuple[str, str], ...]:
+    from sandbox_kernel.cli.inventory import take_inventory
+
+    try:
+        found = take_inventory(image, language, runtime)
+    except (SandboxError, ValueError) as exc:
+        report.add(f"contents of {image}", exc, False)
+        return ()
+    report.add(f"contents of {image}", f"{found.language}: {found.interpreter}, "
+               f"{len(found.packages)} packages", True)
+    return found.packages

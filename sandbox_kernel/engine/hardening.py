@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from sandbox_kernel.backends import ContainerSpec, TmpfsMount
 from sandbox_kernel.limits import Limits, MiB
+from sandbox_kernel.security import seccomp
+from sandbox_kernel.security.masked_paths import MASKED_PATHS
 
 WORKDIR = "/workspace"
 SANDBOX_UID = 65534
@@ -70,5 +72,8 @@ def container_spec(
         ),
         shm_size=SHM_SIZE,
         network=limits.network,
+        # Ours, not the daemon's default (sandbox_kernel/security/seccomp.py says why).
+        seccomp_profile=seccomp.profile(is_gvisor(runtime)).text,
+        masked_paths=MASKED_PATHS,
         runtime=runtime,
     )

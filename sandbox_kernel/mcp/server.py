@@ -13,6 +13,7 @@ No ``from __future__ import annotations`` here: the tool's annotations refer to 
 at run time (the configured languages and limits), which the SDK must be able to evaluate.
 """
 
+import json
 import os
 import signal
 import sys
@@ -23,7 +24,7 @@ from typing import Annotated
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field, JsonValue
 
 from sandbox_kernel._version import __version__
@@ -31,6 +32,7 @@ from sandbox_kernel.engine.registry import SESSION_NAME
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import format_size
+from sandbox_kernel.mcp.files import IMAGE_TYPES, MCP_MAX_BYTES, MCP_MAX_FILES
 from sandbox_kernel.mcp.runner import (
     MAX_LABEL,
     ExecOutput,
@@ -56,8 +58,22 @@ def tool_description(config: ServerConfig) -> str:
         f"files between calls in one sandbox per (language, session name). The result gives "
         f"stdout as 'output', stderr (and a session's traceback) as 'error', and 'exitCode', "
         f"'executionTime' (ms), 'timedOut', 'oomKilled', 'truncated'. A program that fails is "
-        f"a normal result with a non-zero exitCode; invalid arguments are a tool error."
+        f"a normal result with a non-zero exitCode; invalid arguments are a tool error. "
+        f"'files' puts files in the working directory first; 'collect' (globs) returns the "
+        f"files the program wrote as 'files' (text, or base64 with mimeType; images are also "
+        f"attached as images), at most {MCP_MAX_FILES} files and {format_size(MCP_MAX_BYTES)}."
     )
+
+
+def tool_result(output: ExecOutput) -> CallToolResult:
+    """The structured result, its JSON copy for older clients, and each image as image content
+    the model can see."""
+    content: list[ContentBlock] = [TextContent(type="text", text=json.dumps(output))]
+    for entry in output.get("files", []):
+        if entry.get("mimeType") in IMAGE_TYPES and "base64" in entry:
+            content.append(ImageContent(type="image", data=entry["base64"],
+                                        mime_type=entry["mimeType"]))
+    return CallToolResult(content=content, structured_content=dict(output))
 
 
 def _display_names(config: ServerConfig) -> str:
@@ -111,12 +127,24 @@ def build_server(service: ExecService) -> MCPServer[None]:
             description="Name of a persistent sandbox: calls with the same language and name "
                         "share variables and files. Omit for a fresh sandbox per call.",
             json_schema_extra={"pattern": f"^{SESSION_NAME.pattern}$"})] = None,
-    ) -> ExecOutput:
-        request = ExecRequest(language, code, timeout, label, session)
+        files: Annotated[dict[str, str] | None, Field(
+            description="Files to place in the working directory before the code runs: "
+                        "relative file name -> content (UTF-8 text, or base64 when "
+                        f"files_base64 is true). At most {MCP_MAX_FILES} files and "
+                        f"{format_size(MCP_MAX_BYTES)}.")] = None,
+        files_base64: Annotated[bool, Field(
+            description="The contents in 'files' are base64 (for binary files).")] = False,
+        collect: Annotated[list[str] | None, Field(
+            description="Glob patterns relative to the working directory (e.g. 'out/*.csv', "
+                        "'**/*.png'): the matching files are returned in 'files'.")] = None,
+    ) -> Annotated[CallToolResult, ExecOutput]:
+        request = ExecRequest(language, code, timeout, label, session, files, files_base64,
+                              collect)
         try:
-            return await service.execute(request)
+            output = await service.execute(request)
         except (ValueError, SandboxError) as exc:
             raise ToolError(str(exc)) from None
+        return tool_result(output)
 
     server.add_tool(
         sandbox_exec,

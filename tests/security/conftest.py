@@ -17,12 +17,17 @@ from docker_support import find_ours
 
 from sandbox_kernel import DockerSandbox
 from sandbox_kernel.engine import ownership
+from sandbox_kernel.security.seccomp import gvisor_applies_seccomp
 
 GVISOR = "runsc"
+RUNSC_ENTRY = (
+    '{"runtimes": {"runsc": {"path": "/usr/bin/runsc", '
+    '"runtimeArgs": ["--network=none", "--oci-seccomp"]}}}'
+)
 REGISTER_RUNSC = (
-    'merge {"runtimes": {"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}}} '
-    "into /etc/docker/daemon.json and restart dockerd (`bash scripts/bootstrap.sh setup` does "
-    "this when it starts the daemon itself)"
+    f"merge {RUNSC_ENTRY} into /etc/docker/daemon.json and restart dockerd, or reload it with "
+    "`kill -HUP $(pidof dockerd)` (`bash scripts/bootstrap.sh setup` does this when it starts "
+    "the daemon itself)"
 )
 
 
@@ -37,9 +42,16 @@ def registered_runtimes() -> tuple[str, ...]:
     return tuple(sorted(connect().info().get("Runtimes") or {}))
 
 
+@functools.cache
+def runtime_args(runtime: str) -> tuple[str, ...]:
+    config = (connect().info().get("Runtimes") or {}).get(runtime) or {}
+    return tuple(config.get("runtimeArgs") or ())
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> None:
-    """A gVisor case fails (in its call phase, so it counts as failed) when runsc is missing."""
+    """A gVisor case fails (in its call phase, so it counts as failed) when runsc is missing, or
+    when it needs our seccomp profile (`seccomp_in_force`) and runsc runs without --oci-seccomp."""
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("runtime") == GVISOR:
         registered = registered_runtimes()
@@ -49,6 +61,20 @@ def pytest_runtest_call(item: pytest.Item) -> None:
                 f"(it has {', '.join(registered) or 'none'}); {REGISTER_RUNSC}",
                 pytrace=False,
             )
+        args = runtime_args(GVISOR)
+        if "seccomp_in_force" in getattr(item, "fixturenames", ()) and not (
+            gvisor_applies_seccomp(args)
+        ):
+            pytest.fail(f"the daemon runs {GVISOR} with {list(args)}, without --oci-seccomp, so "
+                        f"gVisor ignores the seccomp profile; {REGISTER_RUNSC}", pytrace=False)
+
+
+@pytest.fixture
+def seccomp_in_force(runtime: str | None) -> str | None:
+    """For tests that need our seccomp profile in force: under gVisor that takes runsc's
+    --oci-seccomp, a global flag (no per-container setting exists), and without it runsc ignores
+    every container's profile. `pytest_runtest_call` fails such a case (never skips it) then."""
+    return runtime
 
 
 @pytest.fixture(scope="session")

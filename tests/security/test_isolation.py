@@ -15,7 +15,7 @@ import pytest
 from attack_helpers import accepted_any, assert_healthy, host_listener, lines_of
 
 from sandbox_kernel import DockerSandbox
-from sandbox_kernel.backends.docker.spec import BASE_ENVIRONMENT
+from sandbox_kernel.engine.hardening import BASE_ENVIRONMENT
 
 NETWORK_PROBES = {
     "python": """
