@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.framing import FrameScanner, Text
@@ -43,6 +43,10 @@ MessageCallback = Callable[[Message], None]
 by ``engine.protocol`` but not yet through the output policy; called from the caller's thread."""
 
 RICH_MESSAGES = ("display", "execute_result", "clear_output")
+
+MAX_INSPECT = 64 * 1024
+"""Characters of an ``inspect`` reply kept (a function's source can be long)."""
+MAX_INDENT = 80
 
 START_TIMEOUT = 30.0
 MESSAGE_BACKLOG = 4
@@ -573,30 +577,68 @@ class SandboxSession:
         result.state_lost = True
 
     def complete(self, code: str, cursor_pos: int, timeout: float = 5.0) -> dict[str, Any]:
-        """Completions from the live namespace (Python); empty while a cell runs."""
+        """Completions from the live state: ``{"matches", "cursor_start", "cursor_end"}``.
+
+        Empty while a cell runs or when the driver does not answer within ``timeout`` seconds.
+        """
         empty: dict[str, Any] = {"matches": [], "cursor_start": cursor_pos,
                                  "cursor_end": cursor_pos}
-        if not self._lock.acquire(blocking=False):
+        reply = self._ask("complete", {"code": code, "cursor_pos": cursor_pos}, timeout)
+        if reply is None:
             return empty
+        return {k: reply[k] for k in ("matches", "cursor_start", "cursor_end")}
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int = 0,
+                timeout: float = 5.0) -> dict[str, Any]:
+        """What the live state knows about the name at ``cursor_pos``: ``{"found", "data"}``.
+
+        ``data`` is a MIME bundle reduced to ``text/plain`` (at most ``MAX_INSPECT``
+        characters); ``found`` is false while a cell runs or without an answer in time.
+        """
+        reply = self._ask("inspect", {"code": code, "cursor_pos": cursor_pos,
+                                      "detail_level": 1 if detail_level else 0}, timeout)
+        text = reply["data"].get("text/plain") if reply is not None else None
+        if reply is None or not reply["found"] or not isinstance(text, str):
+            return {"found": False, "data": {}}
+        return {"found": True, "data": {"text/plain": text[:MAX_INSPECT]}}
+
+    def is_complete(self, code: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Whether ``code`` is a whole cell, by the sandbox's own parser (``is_complete_reply``).
+
+        ``{"status": "complete" | "incomplete" | "invalid" | "unknown", "indent": str}``;
+        ``unknown`` while a cell runs or without an answer in time.
+        """
+        reply = self._ask("is_complete", {"code": code}, timeout)
+        if reply is None:
+            return {"status": "unknown", "indent": ""}
+        indent = reply["indent"]
+        return {"status": reply["status"],
+                "indent": indent[:MAX_INDENT] if not indent.strip() else ""}
+
+    def _ask(self, verb: str, body: dict[str, Any], timeout: float) -> Message | None:
+        """Send one introspection request (``complete``, ``inspect``, ``is_complete``) and wait
+        for its answer; ``None`` while a cell runs (the lock is only tried) or after
+        ``timeout`` seconds."""
+        if not self._lock.acquire(blocking=False):
+            return None
         try:
             if not self.alive or self._pump is None:
-                return empty
+                return None
             nonce = new_nonce()
-            body = json.dumps({"code": code, "cursor_pos": cursor_pos}).encode()
             self._expect(nonce)
-            self._pump.send(request("complete", nonce, body), timeout)
+            self._pump.send(request(verb, nonce, json.dumps(body).encode()), timeout)
             deadline = time.monotonic() + timeout
             while True:
                 try:
                     kind, stream_id, data = self._take(self._events,
                         max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
-                    return empty
+                    return None
                 if kind == "eof":
                     self._mark_dead("the process exited")
-                    return empty
-                if kind == "msg" and data["type"] == "complete" and data["nonce"] == nonce:
-                    return {k: data[k] for k in ("matches", "cursor_start", "cursor_end")}
+                    return None
+                if kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
+                    return cast(Message, data)
         finally:
             self._expect(None)
             self._lock.release()
