@@ -29,7 +29,7 @@ from sandbox_kernel.files.host import read_tree
 from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits
+from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -250,6 +250,10 @@ class SandboxSession:
         for scanner in self._scanners.values():
             scanner.expected = nonce
 
+    def _rejected_messages(self) -> int:
+        """Frames of this session's own requests it could not use: malformed or oversized."""
+        return self._invalid_messages + sum(s.oversized_expected for s in self._scanners.values())
+
     @property
     def dropped_messages(self) -> int:
         """Driver frames dropped since the session started: sent between requests or with a
@@ -446,6 +450,7 @@ class SandboxSession:
         streams = {STDOUT: CappedStream("stdout", self.limits.max_output),
                    STDERR: CappedStream("stderr", self.limits.max_output)}
         result = ExecutionResult()
+        rejected_before = self._rejected_messages()
         acked = False
         done: dict[str, Any] | None = None
         flushed = False
@@ -519,6 +524,14 @@ class SandboxSession:
                     result.value = plain if isinstance(plain, str) else result.value
                 if on_message is not None:
                     on_message(message)
+        rejected = self._rejected_messages() - rejected_before
+        if rejected:
+            # Never silently: the user sees that the cell's output was not shown in full.
+            note = (f"[sandbox-kernel] dropped {rejected} message(s) from the sandbox: malformed, "
+                    f"or over the {format_size(self.limits.max_message)} message cap\n")
+            streams[STDERR].feed(note.encode())
+            if on_output is not None:
+                on_output("stderr", note)
         for stream_id, stream in streams.items():
             stream.dropped += self._backlog.take_dropped(stream_id)
             tail = stream.flush()
