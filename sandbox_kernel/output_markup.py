@@ -154,12 +154,18 @@ def _classes(value: str) -> str | None:
     return " ".join(kept) or None
 
 
+_SCRIPT_SCHEMES = ("javascript:", "vbscript:", "livescript:", "data:text/html")
+
+
 def _link(value: str) -> str | None:
     """An ``<a href>`` target: http(s)/mailto URL or ``#fragment``; anything else is dropped."""
     url = value.strip("\t\n\f\r ")
     if any(ord(char) < 0x21 or 0x7F <= ord(char) <= 0x9F for char in url):
         return None  # browsers delete tabs and newlines inside URLs: "java\tscript:" tricks
-    if url.lower().startswith(("https://", "http://", "mailto:")) and len(url) <= 8192:
+    lowered = url.lower()
+    if any(scheme in lowered for scheme in _SCRIPT_SCHEMES):
+        return None  # harmless after http://, but nothing a link needs: refuse it anywhere
+    if lowered.startswith(("https://", "http://", "mailto:")) and len(url) <= 8192:
         return url
     return _fragment(url, rewrite=True)
 

@@ -111,6 +111,8 @@ def nothing_of_ours_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     # Engines of earlier tests may still be filling their warm pools (each fill opens an attach
     # socket): stop them first, so the snapshot counts only what this process holds at rest.
     engine_module.shutdown()
+    # The removers are a fixed pool started on first use, not per run: count them as at rest.
+    engine_module.start_removers()
     me = psutil.Process()
     api = connect()
     owner = ownership.owner_id()

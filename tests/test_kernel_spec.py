@@ -69,6 +69,7 @@ class TestSandboxPython(SandboxKernelTests):
     complete_code_samples = ["x = 1", "print('hi')", "if x:\n    pass\n", "%%timeout 5\nx = 1"]
     incomplete_code_samples = ["for i in range(3):", "def f(x):", "a = [1,"]
     invalid_code_samples = ["1 +)", "x = )", "%%timeout soon\nx = 1"]
+    test_inspect = None  # the Python driver's inspection is the IPython work's
 
 
 class TestSandboxBash(SandboxKernelTests):
@@ -79,17 +80,24 @@ class TestSandboxBash(SandboxKernelTests):
     code_hello_world = "echo 'hello, world'"
     code_stderr = "echo oops >&2"
     code_generate_error = "false"
-    # Bash has no expression values, completion or is_complete here (README, Known limitations); its
-    # history is covered by the history tests in test_kernel_behaviour.py. Nor does it have rich
-    # display, clear_output, the pager or inspection: those checks are not collected.
+    # Completion, is_complete and inspection come from the live shell (drivers/bash_driver.sh).
+    completion_samples = [{"text": "ech", "matches": ["echo"]},
+                          {"text": "echo $HOM", "matches": ["$HOME"]},
+                          {"text": "ls /us", "matches": ["/usr/"]}]
+    complete_code_samples = ["echo hi", "for i in 1 2; do echo $i; done", "f() { :; }",
+                             "cat <<EOF\nx\nEOF", "%%timeout 5\necho hi"]
+    incomplete_code_samples = ["for i in 1 2 3; do", "if true; then", "echo 'abc",
+                               "case $x in", "f() {", "cat <<EOF\nabc", "echo a \\"]
+    invalid_code_samples = ["echo )", "fi", "%%timeout soon\necho hi"]
+    code_inspect_sample = "echo"
+    # Bash has no expression values (README, Known limitations); its history is covered by the
+    # history tests in test_kernel_behaviour.py.
+    # Nor rich display, clear_output or the pager: those checks are not collected.
     test_display_data = None
     test_clear_output = None
     test_pager = None
-    test_inspect = None
     test_execute_result = None
     test_history = None
-    test_completion = None
-    test_is_complete = None
 
 
 class TestSandboxNode(SandboxKernelTests):
@@ -103,14 +111,20 @@ class TestSandboxNode(SandboxKernelTests):
     code_execute_result = [{"code": "6*7", "result": "42"}, {"code": "'a' + 'b'", "result": "'ab'"}]
     code_history_pattern = "6*7"
     supported_history_operations = ("tail", "range", "search")
-    # No completion or is_complete for Node.js yet (README, Known limitations), nor rich display,
-    # clear_output, the pager or inspection: those checks are not collected.
+    # Completion, is_complete and inspection come from the live process (drivers/node_driver.js).
+    completion_samples = [{"text": "conso", "matches": ["console"]},
+                          {"text": "Math.ma", "matches": ["max"]},
+                          {"text": "process.pl", "matches": ["platform"]}]
+    complete_code_samples = ["let x = 1", "console.log('hi')", "for (;;) { break }",
+                             "await Promise.resolve(1)", "`a ${1}`"]
+    incomplete_code_samples = ["for (let i = 0; i < 3; i++) {", "function f(a) {", "`abc",
+                               "foo(1,", "[1, 2,"]
+    invalid_code_samples = ["1 +)", "let = ;", "%%timeout soon\nx = 1"]
+    code_inspect_sample = "Math.max"
+    # Nor rich display, clear_output or the pager: those checks are not collected.
     test_display_data = None
     test_clear_output = None
     test_pager = None
-    test_inspect = None
-    test_completion = None
-    test_is_complete = None
 
 
 # -- the kernelspecs ------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def test_bash_interrupt_stops_the_cell_and_keeps_state(sandbox: DockerSandbox) -
 def test_node_interrupt_breaks_loops_and_pending_promises(sandbox: DockerSandbox) -> None:
     with sandbox.session("node") as node:
         node.run("var kept = 'yes'")
-        for cell in ("while (true) {}", "new Promise(() => {})"):
+        for cell in ("while (true) {}", "await new Promise(() => {})"):
             interrupt_soon(node)
             result = node.run(cell, timeout=20)
             assert result.error is not None and result.error["ename"] == "KeyboardInterrupt"
@@ -248,3 +248,32 @@ def test_an_image_without_ipython_runs_plain_python() -> None:
                 assert "lacks IPython" in result.error["evalue"], result.error
     finally:
         sandbox.cleanup_all()
+
+
+@pytest.mark.parametrize("language, code, expected", [
+    ("bash", "read -r who; echo \"hello $who\"", "hello Ada\n"),
+    ("node", "const rl = require('readline').createInterface({ input: process.stdin });\n"
+             "const who = await new Promise((r) => rl.question('', r)); rl.close();\n"
+             "console.log('hello ' + who)", "hello Ada\n"),
+])
+def test_reads_go_to_the_on_input_callback(
+    sandbox: DockerSandbox, language: str, code: str, expected: str
+) -> None:
+    asked: list[tuple[str, bool]] = []
+
+    def on_input(prompt: str, password: bool) -> str | None:
+        asked.append((prompt, password))
+        return "Ada"
+
+    with sandbox.session(language) as session:
+        result = session.execute(code, 30, on_input=on_input)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == expected
+        assert asked == [("", False)]
+        # Without a callback the read ends at once (end of input).
+        started = time.monotonic()
+        eof = session.execute("read -r x || echo eof" if language == "bash" else
+                              "let n = 0; for await (const l of require('readline')"
+                              ".createInterface({ input: process.stdin })) n++; n", 30)
+        assert time.monotonic() - started < 10
+        assert eof.stdout == "eof\n" if language == "bash" else eof.value == "0"

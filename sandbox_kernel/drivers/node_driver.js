@@ -1,29 +1,56 @@
-// sandbox-kernel session driver for Node.js, run as: node -e SOURCE NONCE 3<&0 </dev/null. Cells run
-// in the main context, so globals persist; `require` works relative to the working directory. The
-// protocol (requests on the control channel, descriptor 3; frames on stdout and stderr) is
-// drivers/PROTOCOL.md, version 2.
+// sandbox-kernel session driver for Node.js, run as: node -e SOURCE NONCE 3<&0 </dev/null: requests
+// arrive on the control channel, descriptor 3; frames go to stdout and stderr (drivers/PROTOCOL.md,
+// version 2).
+//
+// Cells behave like Node's REPL: they are evaluated by V8 in "REPL mode" through the inspector
+// (the mode Chrome DevTools' console uses), which gives top-level await, re-declarable top-level
+// let/const/class and the value of the last expression. Dynamic import() in a cell is rewritten to
+// a hidden import function, because code the inspector compiles has no module loader attached.
+//
+// Invisibility: the driver's names live in this block and behind symbol-keyed, non-enumerable
+// globals; the control channel is read by a worker thread from a private copy of descriptor 3, and
+// user code gets a
+// process.stdin of its own whose reads become `input` requests while a cell runs (end of input
+// when the frontend does not allow stdin, and between cells). stdout and stderr are switched to
+// blocking writes, so what a cell wrote is whole even when it calls process.exit().
 'use strict';
-// One block: the driver's own names stay out of the global scope that cells share.
 {
 const vm = require('vm');
 const fs = require('fs');
-const util = require('util');
 const crypto = require('crypto');
 const { Worker } = require('worker_threads');
+const util = require('util');
+const stream = require('stream');
+const inspector = require('inspector');
 
 let nonce = process.argv[process.argv.length - 1];
 const CONTROL_FD = 3;
 const MAX_VALUE = 1024 * 1024;
+const MAX_SOURCE = 10000;
 const CGROUP_PEAK = ['/sys/fs/cgroup/memory/memory.max_usage_in_bytes', '/sys/fs/cgroup/memory.peak'];
+const IMPORT = Symbol.for('sandbox-kernel.import');
+const RECEIVE = Symbol.for('sandbox-kernel.receive');
+const INPUT_DELAY = 50; // ms
+const INCOMPLETE = /Unexpected end of input|Unterminated template|missing \) after argument list$/;
+
 globalThis.require = require;
 process.argv = process.argv.slice(0, 1);
+for (const out of [process.stdout, process.stderr]) {
+  if (out._handle && typeof out._handle.setBlocking === 'function') out._handle.setBlocking(true);
+}
 
 // One frame: RS US NONCE US SIZE US JSON LF, written whole (retrying short writes).
 function send(message, fd = 1) {
   const body = Buffer.from(JSON.stringify(message));
-  let data = Buffer.concat([Buffer.from(`\x1e\x1f${nonce}\x1f${body.length}\x1f`), body,
-    Buffer.from('\n')]);
-  while (data.length) data = data.subarray(fs.writeSync(fd, data));
+  const data = Buffer.concat([Buffer.from(`\x1e\x1f${nonce}\x1f${body.length}\x1f`), body, Buffer.from('\n')]);
+  let offset = 0;
+  while (offset < data.length) {
+    try {
+      offset += fs.writeSync(fd, data, offset);
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+    }
+  }
 }
 
 function peakMemory() {
@@ -33,43 +60,215 @@ function peakMemory() {
   return null;
 }
 
-let interruptWaiter = null;
-process.on('SIGINT', () => { if (interruptWaiter) interruptWaiter(); });
-process.on('uncaughtException', (err) => {
-  fs.writeSync(2, 'Uncaught ' + (err && err.stack ? err.stack : String(err)) + '\n');
+// -- the user's stdin ------------------------------------------------------------------------
+let cell = null; // {allowStdin, failure, settled} while a cell runs
+let userStdin = null;
+let pendingRead = null; // the stdin stream whose _read waits for an `input` answer
+
+function newStdin() {
+  const s = new stream.Readable({
+    read() {
+      if (pendingRead === s) return;
+      if (!cell || !cell.allowStdin) { s.push(null); return; }
+      pendingRead = s;
+      // A stream in flowing mode asks for more as soon as it delivered a line: ask the user only
+      // if the cell is still waiting a moment later, not when it is about to finish.
+      const asking = cell;
+      setTimeout(() => {
+        if (pendingRead === s && cell === asking && !asking.settled) {
+          send({ type: 'input', prompt: '', password: false });
+        }
+      }, INPUT_DELAY);
+    },
+  });
+  s.fd = 0;
+  s.isTTY = false;
+  s.setRawMode = undefined;
+  return s;
+}
+
+function answerInput(given, text) {
+  const s = pendingRead;
+  pendingRead = null;
+  if (!s) return;
+  if (given) s.push(text + '\n'); else s.push(null);
+}
+
+Object.defineProperty(process, 'stdin', {
+  configurable: true,
+  enumerable: false,
+  get() {
+    if (userStdin === null || userStdin.readableEnded || userStdin.destroyed) userStdin = newStdin();
+    return userStdin;
+  },
 });
-process.on('unhandledRejection', (err) => {
-  fs.writeSync(2, 'Unhandled rejection: ' + (err && err.stack ? err.stack : String(err)) + '\n');
+
+// -- evaluation through the inspector in REPL mode ------------------------------------------
+const session = new inspector.Session();
+session.connect();
+function post(method, params) {
+  return new Promise((resolve, reject) => {
+    session.post(method, params, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+let received;
+Object.defineProperty(globalThis, RECEIVE, {
+  value(value) { received = value; }, enumerable: false, configurable: true, writable: false,
 });
+Object.defineProperty(globalThis, IMPORT, {
+  value: (specifier) => import(specifier), enumerable: false, configurable: true, writable: false,
+});
+
+// The live object behind an inspector RemoteObject (a primitive comes by value).
+async function live(remote) {
+  if (!remote) return undefined;
+  // A promise as the cell's value (not awaited, as in Node's REPL): the inspector does not
+  // answer calls on it, so it is shown by its description.
+  if (remote.subtype === 'promise') return { [util.inspect.custom]: () => `${remote.description} { ... }` };
+  if (remote.objectId) {
+    received = undefined;
+    await post('Runtime.callFunctionOn', {
+      objectId: remote.objectId,
+      functionDeclaration: `function () { globalThis[Symbol.for('sandbox-kernel.receive')](this); }`,
+    });
+    post('Runtime.releaseObject', { objectId: remote.objectId }).catch(() => {});
+    const value = received;
+    received = undefined;
+    return value;
+  }
+  if (remote.type === 'undefined') return undefined;
+  if ('unserializableValue' in remote) {
+    const u = remote.unserializableValue;
+    return u.endsWith('n') ? BigInt(u.slice(0, -1)) : Number(u);
+  }
+  return remote.value;
+}
+
+// Rewrite `import(` outside strings, comments and template text to the hidden import function.
+function rewriteImports(code) {
+  let out = '';
+  let i = 0;
+  const n = code.length;
+  const templateDepth = [];
+  let braces = 0;
+  while (i < n) {
+    const c = code[i];
+    if (c === '/' && code[i + 1] === '/') {
+      const end = code.indexOf('\n', i);
+      const stop = end < 0 ? n : end;
+      out += code.slice(i, stop); i = stop; continue;
+    }
+    if (c === '/' && code[i + 1] === '*') {
+      const end = code.indexOf('*/', i + 2);
+      const stop = end < 0 ? n : end + 2;
+      out += code.slice(i, stop); i = stop; continue;
+    }
+    if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < n && code[j] !== c && code[j] !== '\n') j += code[j] === '\\' ? 2 : 1;
+      out += code.slice(i, j + 1); i = j + 1; continue;
+    }
+    if (c === '`' || (c === '}' && templateDepth.length && templateDepth[templateDepth.length - 1] === braces)) {
+      if (c === '}') templateDepth.pop();
+      let j = i + 1;
+      while (j < n && code[j] !== '`' && !(code[j] === '$' && code[j + 1] === '{')) j += code[j] === '\\' ? 2 : 1;
+      if (j < n && code[j] === '$') { templateDepth.push(braces); out += code.slice(i, j + 2); i = j + 2; continue; }
+      out += code.slice(i, j + 1); i = j + 1; continue;
+    }
+    if (c === '{') braces += 1;
+    if (c === '}') braces -= 1;
+    const m = /^import\s*\(/.exec(code.slice(i, i + 40));
+    if (m && !/[\w$.]/.test(code[i - 1] || '')) {
+      out += `globalThis[Symbol.for('sandbox-kernel.import')](`; i += m[0].length; continue;
+    }
+    out += c; i += 1;
+  }
+  return out;
+}
+
+function isDriverFrame(line) {
+  return /^\s+at /.test(line) && /\[eval\]|\(node:|at node:|\(<anonymous>\)$|Session\.post|Socket\.emit|sandbox-kernel/.test(line);
+}
 
 class Interrupted extends Error {}
 
 function describe(err) {
-  if (err instanceof Interrupted || (err && /interrupted by .?SIGINT/.test(String(err.message)))) {
+  if (err instanceof Interrupted) {
     return { ename: 'KeyboardInterrupt', evalue: 'interrupted', traceback: ['KeyboardInterrupt'] };
   }
-  const stack = err && err.stack ? String(err.stack) : String(err);
-  const lines = stack.split('\n').filter((line) => !/^\s+at /.test(line) || /<cell \d+>/.test(line));
+  const isError = err instanceof Error || (err && typeof err.stack === 'string');
+  const stack = isError && err.stack ? String(err.stack) : 'Uncaught ' + util.inspect(err);
+  const lines = stack.split('\n').filter((line) => !isDriverFrame(line));
   return {
-    ename: (err && err.name) || 'Error',
-    evalue: err && err.message !== undefined ? String(err.message) : String(err),
+    ename: (isError && err.name) || 'Error',
+    evalue: isError && err.message !== undefined ? String(err.message) : util.inspect(err),
     traceback: lines,
   };
 }
 
-let count = 0;
-async function runCell(code) {
-  count += 1;
-  let status = 0; let value = null; let error = null;
+function fail(err) {
+  if (cell && cell.failure === null) cell.failure = err;
+  else fs.writeSync(2, 'Uncaught ' + (err && err.stack ? err.stack : util.inspect(err)) + '\n');
+}
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
+let interruptWaiter = null;
+process.on('SIGINT', () => { if (interruptWaiter) interruptWaiter(); });
+
+// Cells run in V8's REPL mode (top-level await, re-declarable let/const/class). The inspector
+// evaluates synchronous code inside session.post, so calling it from a script run with
+// breakOnSigint makes a busy loop interruptible like vm's own scripts.
+const RUN = Symbol.for('sandbox-kernel.run');
+let evaluationParams = null;
+let evaluation = null;
+Object.defineProperty(globalThis, RUN, {
+  value() {
+    // The promise exists before the evaluation starts, so that an interrupted one is caught.
+    let settle;
+    evaluation = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+    session.post('Runtime.evaluate', evaluationParams,
+      (err, result) => (err ? settle.reject(err) : settle.resolve(result)));
+  },
+  enumerable: false, configurable: true, writable: false,
+});
+const trampoline = new vm.Script(`globalThis[Symbol.for('sandbox-kernel.run')]()`, { filename: 'sandbox-kernel' });
+function evaluate(source) {
+  evaluationParams = { expression: source, replMode: true, awaitPromise: true, returnByValue: false };
   try {
-    const script = new vm.Script(code, { filename: `<cell ${count}>` });
-    let result = script.runInThisContext({ breakOnSigint: true, displayErrors: false });
-    if (result && typeof result.then === 'function') {
-      result = await Promise.race([
-        result,
-        new Promise((_, reject) => { interruptWaiter = () => reject(new Interrupted()); }),
-      ]);
-    }
+    trampoline.runInThisContext({ breakOnSigint: true, displayErrors: false });
+  } catch (err) {
+    // The inspector answers a terminated evaluation with an error of its own: not the cell's.
+    if (evaluation) evaluation.catch(() => {});
+    evaluation = null;
+    if (err && /interrupted by .?SIGINT/.test(String(err.message))) throw new Interrupted();
+    throw err;
+  }
+  const pending = evaluation;
+  evaluation = null;
+  return pending;
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+let count = 0;
+async function runCell(code, allowStdin) {
+  count += 1;
+  cell = { allowStdin, failure: null, settled: false };
+  let status = 0; let value = null; let error = null;
+  const source = rewriteImports(code) + `\n//# sourceURL=<cell ${count}>`;
+  try {
+    const interrupted = new Promise((_, reject) => { interruptWaiter = () => reject(new Interrupted()); });
+    const reply = await Promise.race([evaluate(source), interrupted]);
+    if (reply.exceptionDetails) throw await live(reply.exceptionDetails.exception);
+    const result = await live(reply.result);
+    cell.settled = true;
+    // Callbacks the cell queued (promise reactions, immediates) print under this cell, and
+    // what they throw fails it.
+    await nextTurn();
+    await nextTurn();
+    if (cell.failure !== null) throw cell.failure;
     if (result !== undefined) {
       value = util.inspect(result);
       if (value.length > MAX_VALUE) value = value.slice(0, MAX_VALUE) + '...';
@@ -79,6 +278,8 @@ async function runCell(code) {
     status = error.ename === 'KeyboardInterrupt' ? 130 : 1;
   } finally {
     interruptWaiter = null;
+    cell = null;
+    if (pendingRead) answerInput(false, '');
   }
   if (value !== null) {
     send({ type: 'execute_result', data: { 'text/plain': value }, metadata: {}, execution_count: count });
@@ -87,28 +288,156 @@ async function runCell(code) {
   send({ type: 'done', status, error, execution_count: count, peak_memory: peakMemory(), payload: [] });
 }
 
+// -- introspection ------------------------------------------------------------------------------
+const CHAIN = /((?:[A-Za-z_$][\w$]*\s*\.\s*)*)([A-Za-z_$][\w$]*)?$/;
+const KEYWORDS = ['await', 'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger',
+  'default', 'delete', 'do', 'else', 'export', 'extends', 'false', 'finally', 'for', 'function',
+  'if', 'import', 'in', 'instanceof', 'let', 'new', 'null', 'return', 'static', 'super', 'switch',
+  'this', 'throw', 'true', 'try', 'typeof', 'undefined', 'var', 'void', 'while', 'with', 'yield'];
+
+// Evaluate an identifier chain like `a.b.c` without side effects (V8 refuses calls and getters
+// that would have any), in REPL mode so that cells' let/const are seen.
+async function evaluateChain(chain) {
+  if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(chain)) return { ok: false };
+  const reply = await post('Runtime.evaluate', {
+    expression: chain, replMode: true, throwOnSideEffect: true, silent: true, returnByValue: false,
+  });
+  if (reply.exceptionDetails) return { ok: false };
+  return { ok: true, value: await live(reply.result) };
+}
+
+function propertyNames(value) {
+  const names = new Set();
+  let object = value;
+  if (object === null || object === undefined) return names;
+  if (typeof object !== 'object' && typeof object !== 'function') object = Object(object);
+  for (let depth = 0; object !== null && depth < 50; depth += 1) {
+    for (const name of Object.getOwnPropertyNames(object)) names.add(name);
+    object = Object.getPrototypeOf(object);
+  }
+  return names;
+}
+
+async function complete(code, cursor) {
+  const before = code.slice(0, cursor);
+  const match = CHAIN.exec(before);
+  const prefix = (match && match[2]) || '';
+  const base = match && match[1] ? match[1].replace(/\s/g, '').replace(/\.$/, '') : '';
+  let names;
+  if (base) {
+    const found = await evaluateChain(base);
+    names = found.ok ? propertyNames(found.value) : new Set();
+  } else {
+    names = propertyNames(globalThis);
+    const lexical = await post('Runtime.globalLexicalScopeNames', {});
+    for (const name of lexical.names) names.add(name);
+    for (const word of KEYWORDS) names.add(word);
+  }
+  const matches = [...names].filter((name) => name.startsWith(prefix) && /^[A-Za-z_$][\w$]*$/.test(name)).sort();
+  return { matches, cursor_start: cursor - prefix.length, cursor_end: cursor };
+}
+
+async function inspectAt(code, cursor, detail) {
+  let end = cursor;
+  while (end < code.length && /[\w$]/.test(code[end])) end += 1;
+  const match = /[A-Za-z_$][\w$]*(\s*\.\s*[A-Za-z_$][\w$]*)*$/.exec(code.slice(0, end));
+  if (!match) return { found: false, data: {} };
+  const chain = match[0].replace(/\s/g, '');
+  const found = await evaluateChain(chain);
+  if (!found.ok) return { found: false, data: {} };
+  const value = found.value;
+  let text;
+  if (typeof value === 'function') {
+    let source = Function.prototype.toString.call(value);
+    if (!detail) {
+      const head = source.split('\n')[0];
+      source = head.length < source.length ? head + ' ...' : head;
+    }
+    if (source.length > MAX_SOURCE) source = source.slice(0, MAX_SOURCE) + '...';
+    text = `${chain}: function ${value.name || ''}(${value.length} parameter${value.length === 1 ? '' : 's'})\n${source}`;
+  } else {
+    text = `${chain}: ${value === null ? 'null' : typeof value}\n${util.inspect(value, { depth: detail ? 2 : 0 }).slice(0, MAX_SOURCE)}`;
+  }
+  return { found: true, data: { 'text/plain': text } };
+}
+
+function compiles(code) {
+  try {
+    new vm.Script(code, { filename: 'is_complete' });
+    return null;
+  } catch (err) {
+    return err;
+  }
+}
+
+function isComplete(code) {
+  let err = compiles(code);
+  if (err && /await|Unexpected reserved word|Unexpected identifier/.test(err.message)) {
+    // top-level await: the REPL wraps such code in an async function
+    const wrapped = compiles(`(async () => {\n${code}\n})`);
+    if (wrapped === null || INCOMPLETE.test(wrapped.message)) err = wrapped;
+  }
+  if (err === null) return { status: 'complete', indent: '' };
+  if (INCOMPLETE.test(err.message)) {
+    const last = code.split('\n').pop();
+    const indent = (/^\s*/.exec(last)[0]) + (/[{([]\s*$/.test(last) ? '  ' : '');
+    return { status: 'incomplete', indent };
+  }
+  return { status: 'invalid', indent: '' };
+}
+
+async function introspect(verb, payload) {
+  let request;
+  try { request = JSON.parse(payload); } catch (e) { request = {}; }
+  const code = typeof request.code === 'string' ? request.code : '';
+  const cursor = Number.isInteger(request.cursor_pos) ? Math.max(0, Math.min(request.cursor_pos, code.length)) : code.length;
+  try {
+    if (verb === 'complete') return send({ type: 'complete', ...(await complete(code, cursor)) });
+    if (verb === 'inspect') return send({ type: 'inspect', ...(await inspectAt(code, cursor, request.detail_level === 1)) });
+    if (verb === 'is_complete') return send({ type: 'is_complete', ...isComplete(code) });
+  } catch (err) {
+    if (verb === 'complete') send({ type: 'complete', matches: [], cursor_start: cursor, cursor_end: cursor });
+    else if (verb === 'inspect') send({ type: 'inspect', found: false, data: {} });
+    else send({ type: 'is_complete', status: 'unknown', indent: '' });
+  }
+  return undefined;
+}
+
+// -- the request loop -----------------------------------------------------------------------
 let buffer = Buffer.alloc(0);
 let busy = false;
+function takeRequest() {
+  const nl = buffer.indexOf(10);
+  if (nl < 0) return null;
+  const [verb, requestNonce, size, arg] = buffer.subarray(0, nl).toString().split(' ');
+  const n = Number(size);
+  if (buffer.length < nl + 1 + n) return null;
+  const raw = buffer.subarray(nl + 1, nl + 1 + n);
+  buffer = buffer.subarray(nl + 1 + n);
+  return { verb, nonce: requestNonce, arg, raw, payload: raw.toString('utf8') };
+}
+
 async function pump() {
+  // `input` answers arrive while a cell runs, so they are handled here at once.
+  for (;;) {
+    const nl = buffer.indexOf(10);
+    if (nl < 0 || !buffer.subarray(0, nl).toString().startsWith('input ')) break;
+    const request = takeRequest();
+    if (request === null) break;
+    answerInput(request.arg === '1', request.payload);
+  }
   if (busy) return;
   busy = true;
   try {
     for (;;) {
-      const nl = buffer.indexOf(10);
-      if (nl < 0) break;
-      const [verb, requestNonce, size] = buffer.subarray(0, nl).toString().split(' ');
-      const n = Number(size);
-      if (buffer.length < nl + 1 + n) break;
-      const raw = buffer.subarray(nl + 1, nl + 1 + n);
-      const payload = raw.toString('utf8');
-      buffer = buffer.subarray(nl + 1 + n);
-      nonce = requestNonce;
-      if (verb === 'run') {
-        send({ type: 'ack', size: raw.length, sha256: crypto.createHash('sha256').update(raw).digest('hex') });
-        await runCell(payload);
-      } else if (verb === 'complete') send({ type: 'complete', matches: [], cursor_start: 0, cursor_end: 0 });
-      else if (verb === 'inspect') send({ type: 'inspect', found: false, data: {}, metadata: {} });
-      else if (verb === 'is_complete') send({ type: 'is_complete', status: 'unknown', indent: '' });
+      const request = takeRequest();
+      if (request === null) break;
+      if (request.verb === 'input') { answerInput(request.arg === '1', request.payload); continue; }
+      nonce = request.nonce;
+      if (request.verb === 'run') {
+        send({ type: 'ack', size: request.raw.length, sha256: crypto.createHash('sha256').update(request.raw).digest('hex') });
+        await runCell(request.payload, request.arg === '1');
+      } else await introspect(request.verb, request.payload);
     }
   } finally {
     busy = false;
@@ -134,7 +463,8 @@ const control = new Worker(`
     try {
       n = fs.readSync(fd, chunk, 0, chunk.length, null);
     } catch (e) {
-      if (e.code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 5); continue; }
+      // EINTR: a signal for the cell (SIGINT) landed on this thread.
+      if (e.code === 'EAGAIN' || e.code === 'EINTR') { Atomics.wait(pause, 0, 0, 5); continue; }
     }
     if (n <= 0) { process.kill(process.pid, 'SIGKILL'); break; }
     parentPort.postMessage(Buffer.from(chunk.subarray(0, n)));

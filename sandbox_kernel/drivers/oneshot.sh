@@ -12,7 +12,8 @@
 # With "SIZE TOKEN keep", the container outlives the program until the host removes it, so that
 # the files it wrote can be collected (an exec of tar): whatever the program left running is
 # killed first (kill -1: every process of the sandbox user but this shell), so nothing changes
-# the files while they are read.
+# the files while they are read. A container whose owner dies (stdin reaches end of file) stops by
+# itself: before the program is sent (read fails) and while it runs (the watcher below).
 program=$1 site=$2
 shift 2
 if [ -n "$site" ]; then
@@ -20,6 +21,12 @@ if [ -n "$site" ]; then
     export PYTHONPATH=/tmp/.sandbox-site
 fi
 read -r size token keep && head -c "$size" > "$program" && {
+    # The owner's attach connection closing (its process died) ends stdin (StdinOnce): a watcher
+    # then kills every process of the sandbox, this shell included, so the container stops by
+    # itself even while the program runs (drivers/PROTOCOL.md, "Start").
+    exec 3<&0
+    { while read -r _; do :; done; kill -KILL -1; } <&3 >/dev/null 2>&1 &
+    exec 3<&-
     "$@" "$program" </dev/null
     status=$?
     oom=0

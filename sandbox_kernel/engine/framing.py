@@ -65,6 +65,8 @@ class FrameScanner:
         self.max_message = max_message
         self.expected = expected
         self.oversized = 0
+        self.oversized_expected = 0
+        """Of ``oversized``, those with the expected nonce: a cell's own output it lost."""
         self.unexpected = 0
         self.unterminated = 0
         self._held = b""  # a possible header cut by the end of the previous chunk
@@ -131,6 +133,7 @@ class FrameScanner:
         self._await_lf = False
         if size > self.max_message:
             self.oversized += 1
+            self.oversized_expected += nonce == self.expected
             self._body = None
         elif nonce != self.expected:
             self.unexpected += 1

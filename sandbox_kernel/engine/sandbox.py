@@ -97,8 +97,8 @@ def _remove_in_background() -> None:
         _removals.task_done()
 
 
-def remove_later(backend: Backend, container_id: str) -> None:
-    """Queue a container for removal by the background removers (started on first use)."""
+def start_removers() -> None:
+    """Start the process's fixed pool of ``REMOVER_THREADS`` removers, once."""
     global _removers_started
     with _live_lock:
         if not _removers_started:
@@ -106,6 +106,11 @@ def remove_later(backend: Backend, container_id: str) -> None:
             for _ in range(REMOVER_THREADS):
                 threading.Thread(target=_remove_in_background, daemon=True,
                                  name="sandbox-remover").start()
+
+
+def remove_later(backend: Backend, container_id: str) -> None:
+    """Queue a container for removal by the background removers (started on first use)."""
+    start_removers()
     _removals.put((backend, container_id))
 
 

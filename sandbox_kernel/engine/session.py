@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.framing import FrameScanner, Text
@@ -37,7 +37,7 @@ from sandbox_kernel.files.host import read_tree
 from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits
+from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.output_policy import OutputBudget
 from sandbox_kernel.result import ExecutionResult
 
@@ -49,6 +49,10 @@ InputCallback = Callable[[str, bool], "str | None"]
 
 RICH_MESSAGES = ("display", "execute_result", "clear_output")
 """Driver messages that carry rich output; ``engine.rich`` puts them through the output policy."""
+
+MAX_INSPECT = 64 * 1024
+"""Characters of an ``inspect`` reply kept (a function's source can be long)."""
+MAX_INDENT = 80
 
 START_TIMEOUT = 30.0
 MESSAGE_BACKLOG = 4
@@ -253,6 +257,10 @@ class SandboxSession:
         for scanner in self._scanners.values():
             scanner.expected = nonce
 
+    def _rejected_messages(self) -> int:
+        """Frames of this session's own requests it could not use: malformed or oversized."""
+        return self._invalid_messages + sum(s.oversized_expected for s in self._scanners.values())
+
     @property
     def dropped_messages(self) -> int:
         """Driver frames dropped since the session started: sent between requests or with a
@@ -450,6 +458,7 @@ class SandboxSession:
         streams = {STDOUT: CappedStream("stdout", self.limits.max_output),
                    STDERR: CappedStream("stderr", self.limits.max_output)}
         result = ExecutionResult()
+        rejected_before = self._rejected_messages()
         acked = False
         displays = DisplayLog()
         budget = POLICY.budget()
@@ -529,6 +538,14 @@ class SandboxSession:
         if done is not None:
             result.payload = payloads(done["payload"], budget)
             self._show_notes(budget, streams[STDERR], on_output)
+        rejected = self._rejected_messages() - rejected_before
+        if rejected:
+            # Never silently: the user sees that the cell's output was not shown in full.
+            note = (f"[sandbox-kernel] dropped {rejected} message(s) from the sandbox: malformed, "
+                    f"or over the {format_size(self.limits.max_message)} message cap\n")
+            streams[STDERR].feed(note.encode())
+            if on_output is not None:
+                on_output("stderr", note)
         for stream_id, stream in streams.items():
             stream.dropped += self._backlog.take_dropped(stream_id)
             tail = stream.flush()
@@ -632,18 +649,31 @@ class SandboxSession:
             return {"found": False, "data": {}, "metadata": {}}
         return {"found": True, "data": policed[0], "metadata": {}}
 
-    def _ask(self, verb: str, fields: dict[str, Any], timeout: float) -> Message | None:
-        """Send a request that a driver answers with one message of type ``verb``; ``None`` if a
-        cell runs, the sandbox is not up or it does not answer within ``timeout`` seconds."""
+    def is_complete(self, code: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Whether ``code`` is a whole cell, by the sandbox's own parser (``is_complete_reply``).
+
+        ``{"status": "complete" | "incomplete" | "invalid" | "unknown", "indent": str}``;
+        ``unknown`` while a cell runs or without an answer in time.
+        """
+        reply = self._ask("is_complete", {"code": code}, timeout)
+        if reply is None:
+            return {"status": "unknown", "indent": ""}
+        indent = reply["indent"]
+        return {"status": reply["status"],
+                "indent": indent[:MAX_INDENT] if not indent.strip() else ""}
+
+    def _ask(self, verb: str, body: dict[str, Any], timeout: float) -> Message | None:
+        """Send one introspection request (``complete``, ``inspect``, ``is_complete``) and wait
+        for its answer; ``None`` while a cell runs (the lock is only tried) or after
+        ``timeout`` seconds."""
         if not self._lock.acquire(blocking=False):
             return None
         try:
             if not self.alive or self._pump is None:
                 return None
             nonce = new_nonce()
-            body = json.dumps(fields).encode()
             self._expect(nonce)
-            self._pump.send(request(verb, nonce, body), timeout)
+            self._pump.send(request(verb, nonce, json.dumps(body).encode()), timeout)
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -655,8 +685,7 @@ class SandboxSession:
                     self._mark_dead("the process exited")
                     return None
                 if kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
-                    answer: Message = data
-                    return answer
+                    return cast(Message, data)
         finally:
             self._expect(None)
             self._lock.release()

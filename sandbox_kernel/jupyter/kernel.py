@@ -374,11 +374,11 @@ class SandboxKernel(SandboxSettings, Kernel):
         if runner is not None:
             with contextlib.suppress(SandboxError):
                 reply = await asyncio.to_thread(runner.inspect, code, cursor_pos, detail_level)
-        return {"status": "ok", **reply}
+        return {"status": "ok", "metadata": {}, **reply}
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
         if self.language != "python":
-            return {"status": "unknown"}
+            return await self._driver_is_complete(code)
         from IPython.core.inputtransformer2 import TransformerManager
 
         try:
@@ -390,6 +390,21 @@ class SandboxKernel(SandboxSettings, Kernel):
         if status == "incomplete":
             return {"status": status, "indent": " " * (indent or 0)}
         return {"status": status}
+
+    async def _driver_is_complete(self, code: str) -> dict[str, Any]:
+        """Bash and Node.js: the sandbox's own parser answers (drivers/PROTOCOL.md)."""
+        try:
+            body = parse_cell(code).code
+        except ValueError:
+            return {"status": "invalid"}
+        runner = self.runner
+        reply: dict[str, Any] = {"status": "unknown"}
+        if runner is not None:
+            with contextlib.suppress(SandboxError):
+                reply = await asyncio.to_thread(runner.is_complete, body)
+        if reply.get("status") != "incomplete":
+            return {"status": reply.get("status", "unknown")}
+        return {"status": "incomplete", "indent": reply.get("indent", "")}
 
     async def do_history(
         self,

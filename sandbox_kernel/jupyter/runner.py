@@ -49,6 +49,9 @@ class CellRunner(Protocol):
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
         """``found``, ``data``, ``metadata`` of an inspect reply (not found when unknown)."""
 
+    def is_complete(self, code: str) -> dict[str, Any]: ...
+
+
     def close(self) -> None:
         """Remove every container at once, even while a cell runs."""
 
@@ -115,20 +118,26 @@ class SessionRunner:
         self.session.interrupt()
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        starter = self._starter
-        if starter is not None:
-            starter.join(COMPLETE_START_WAIT)  # a completion right after the kernel started
-        if not self.session.alive:
+        if not self._wait_alive():
             return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
         return self.session.complete(code, cursor_pos)
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        if not self._wait_alive():
+            return {"found": False, "data": {}, "metadata": {}}
+        return self.session.inspect(code, cursor_pos, detail_level)
+
+    def is_complete(self, code: str) -> dict[str, Any]:
+        if not self._wait_alive():
+            return {"status": "unknown", "indent": ""}
+        return self.session.is_complete(code)
+
+    def _wait_alive(self) -> bool:
+        """Wait a little for a background start (a request right after the kernel started)."""
         starter = self._starter
         if starter is not None:
             starter.join(COMPLETE_START_WAIT)
-        if not self.session.alive:
-            return {"found": False, "data": {}, "metadata": {}}
-        return self.session.inspect(code, cursor_pos, detail_level)
+        return self.session.alive
 
     def close(self) -> None:
         # SandboxSession.close() removes the container first, so a running cell ends at once.
@@ -190,6 +199,9 @@ class FreshRunner:
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
         return {"found": False, "data": {}, "metadata": {}}
+
+    def is_complete(self, code: str) -> dict[str, Any]:
+        return {"status": "unknown", "indent": ""}
 
     def close(self) -> None:
         self._signal_running("SIGKILL")

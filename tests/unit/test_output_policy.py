@@ -534,3 +534,13 @@ def test_a_markup_macro_split_by_a_tag_is_still_refused() -> None:
                            {}, budget)
     assert shown is not None and set(shown.data) == {"text/plain"}
     assert any("\\href" in note for note in budget.take_notes())
+
+
+def test_a_link_that_mentions_a_script_scheme_anywhere_is_dropped() -> None:
+    # Found by hypothesis: Markdown autolinks 'http://x"javascript:>' into an href that is
+    # harmless (its scheme is http) but that no legitimate link needs.
+    policy = OutputPolicy()
+    shown = policy.display({"text/markdown": 'xmlns="http://www.w3.org/2000/svg"javascript:>'},
+                           {}, policy.budget())
+    assert shown is not None and "javascript:" not in shown.data["text/html"].split(">", 1)[0]
+    assert bundle_problems(shown.data) == []
