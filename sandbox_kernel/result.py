@@ -31,6 +31,15 @@ class ExecutionResult:
     notice: str | None = None
     """For session runs: something the user should be told, e.g. that state was reset."""
     interrupted: bool = False
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    """Rich outputs in order, each ``{"data": {mime: value}, "metadata": {...}}``, after the
+    output policy (``engine/rich.py``); ``clear_output`` empties it, an update replaces the
+    display with the same id. Empty when the cell displayed nothing."""
+    payload: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    """For session runs: Jupyter execute reply payloads (``page``, ``ask_exit``,
+    ``set_next_input``), validated."""
+    execution_count: int | None = None
+    """For session runs: the interpreter's own count of this cell (IPython's ``In[n]``)."""
     outcome: Outcome | None = field(default=None, repr=False)
     """The verdict, decided once by the engine when the run is over (``settle``)."""
 

@@ -114,11 +114,12 @@ def execute(
     allow_stdin: bool = False,
     stdin_hook: Callable[[dict[str, Any]], None] | None = None,
 ) -> Cell:
-    """Run one cell and collect its iopub outputs (stream, execute_result, error)."""
+    """Run one cell and collect its iopub outputs (stream, results, errors, displays)."""
     cell = Cell(reply={})
 
     def collect(msg: dict[str, Any]) -> None:
-        if msg["msg_type"] in ("stream", "execute_result", "error", "display_data"):
+        if msg["msg_type"] in ("stream", "execute_result", "error", "display_data",
+                               "update_display_data", "clear_output"):
             cell.outputs.append(msg)
             cell.times.append(time.monotonic())
 

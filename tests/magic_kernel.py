@@ -28,6 +28,10 @@ class CellReply:
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    displays: list[dict[str, Any]] = field(default_factory=list)
+    """``display_data`` and ``update_display_data`` contents, in order."""
+    bundles: list[dict[str, Any]] = field(default_factory=list)
+    """The MIME bundles of ``execute_result`` messages."""
 
     @property
     def error_text(self) -> str:
@@ -81,6 +85,9 @@ class KernelProbe:
                     on_stream(content["name"], content["text"])
             elif kind == "execute_result":
                 reply.results.append(content["data"].get("text/plain", ""))
+                reply.bundles.append(content["data"])
+            elif kind in ("display_data", "update_display_data"):
+                reply.displays.append(dict(content, msg_type=kind))
             elif kind == "error":
                 reply.ename, reply.evalue = content["ename"], content["evalue"]
                 reply.traceback = list(content["traceback"])

@@ -35,13 +35,6 @@ class SandboxKernelTests(jupyter_kernel_test.KernelTests):  # type: ignore[misc]
     def tearDownClass(cls) -> None:
         cls._context.__exit__(None, None, None)
 
-    # Conformance checks of features these kernels do not offer (rich display, clear_output,
-    # the pager, inspection) are not collected rather than reported as skipped.
-    test_display_data = None
-    test_clear_output = None
-    test_pager = None
-    test_inspect = None
-
     def test_no_debugger(self) -> None:
         reply = self.kc.kernel_info(reply=True)["content"]
         assert reply["debugger"] is False
@@ -59,8 +52,20 @@ class TestSandboxPython(SandboxKernelTests):
     code_execute_result = [{"code": "6*7", "result": "42"}, {"code": "'a' + 'b'", "result": "'ab'"}]
     code_history_pattern = "6*7"
     supported_history_operations = ("tail", "range", "search")
-    completion_samples = [{"text": "prin", "matches": ["print("]},
-                          {"text": "import sys\nsys.std", "matches": []}]
+    # IPython's completer (jedi) on the live namespace, as ipykernel answers.
+    completion_samples = [{"text": "prin", "matches": ["print"]},
+                          {"text": "import sys\nsys.std", "matches": ["stderr", "stdin", "stdout"]},
+                          {"text": "import itert", "matches": ["itertools"]},
+                          {"text": "open('/etc/passw", "matches": ["/etc/passwd", "/etc/passwd-"]}]
+    code_display_data = [
+        {"code": "from IPython.display import display\ndisplay({'a': 1})", "mime": "text/plain"},
+        {"code": "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2]);", "mime": "image/png"},
+        {"code": "from IPython.display import HTML, display\ndisplay(HTML('<b>bold</b>'))",
+         "mime": "text/html"},
+    ]
+    code_clear_output = "from IPython.display import clear_output\nprint('gone')\nclear_output()"
+    code_page_something = "print?"
+    code_inspect_sample = "print"
     complete_code_samples = ["x = 1", "print('hi')", "if x:\n    pass\n", "%%timeout 5\nx = 1"]
     incomplete_code_samples = ["for i in range(3):", "def f(x):", "a = [1,"]
     invalid_code_samples = ["1 +)", "x = )", "%%timeout soon\nx = 1"]
@@ -75,7 +80,12 @@ class TestSandboxBash(SandboxKernelTests):
     code_stderr = "echo oops >&2"
     code_generate_error = "false"
     # Bash has no expression values, completion or is_complete here (README, Known limitations); its
-    # history is covered by the history tests in test_kernel_behaviour.py.
+    # history is covered by the history tests in test_kernel_behaviour.py. Nor does it have rich
+    # display, clear_output, the pager or inspection: those checks are not collected.
+    test_display_data = None
+    test_clear_output = None
+    test_pager = None
+    test_inspect = None
     test_execute_result = None
     test_history = None
     test_completion = None
@@ -93,7 +103,12 @@ class TestSandboxNode(SandboxKernelTests):
     code_execute_result = [{"code": "6*7", "result": "42"}, {"code": "'a' + 'b'", "result": "'ab'"}]
     code_history_pattern = "6*7"
     supported_history_operations = ("tail", "range", "search")
-    # No completion or is_complete for Node.js yet (README, Known limitations).
+    # No completion or is_complete for Node.js yet (README, Known limitations), nor rich display,
+    # clear_output, the pager or inspection: those checks are not collected.
+    test_display_data = None
+    test_clear_output = None
+    test_pager = None
+    test_inspect = None
     test_completion = None
     test_is_complete = None
 

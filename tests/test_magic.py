@@ -7,6 +7,7 @@ suite quick on a small machine.
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 import time
@@ -475,3 +476,21 @@ def test_failure_cause_names_status_and_cause() -> None:
                  state_lost=False) == "ValueError: bad (exit status 1)"
     assert failure_cause(None, timeout=1, interrupted=True) == (
         "interrupted by the user; its container was removed (no exit status)")
+
+
+def test_rich_output_of_a_session_cell_is_shown_in_the_notebook(kernel: KernelProbe) -> None:
+    """Plots and displays of ``%%sandbox python`` reach the host notebook, display ids confined
+    to the session; the value keeps its rich bundle."""
+    reply = kernel.execute(
+        "%%sandbox python --session rich\nimport matplotlib.pyplot as plt\n"
+        "from IPython.display import display, update_display\n"
+        "display({'n': 1}, display_id='box')\nupdate_display({'n': 2}, display_id='box')\n"
+        "plt.plot(range(1000));\nplt.show()\nTrue.__class__")
+    assert reply.status == "ok", reply
+    first, update, figure = reply.displays
+    assert first["msg_type"] == "display_data" and first["data"]["text/plain"] == "{'n': 1}"
+    assert first["transient"] == {"display_id": "sandbox-rich-box"}
+    assert update["msg_type"] == "update_display_data" and update["transient"] == first["transient"]
+    assert base64.b64decode(figure["data"]["image/png"])[:4] == b"\x89PNG"
+    assert reply.results == ["bool"]
+    kernel.execute("%sandbox_stop rich")

@@ -8,6 +8,7 @@ created is gone (other processes' containers are none of our business, so the ch
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from docker_support import docker_api as connect
 from docker_support import find_ours
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, ImageContent, TextContent
 
 from sandbox_kernel.cli import mcp as mcp_command
 from sandbox_kernel.engine import ownership
@@ -348,3 +349,22 @@ def test_flags_become_the_server_configuration(monkeypatch: pytest.MonkeyPatch) 
     for bad in (["--max-concurrent", "0"], ["-l", "cobol"], ["--timeout", "500"]):
         with pytest.raises(ValueError):
             mcp_command.config_from_args(_parse(*bad))
+
+
+async def test_plots_come_back_as_images_and_html_as_sanitized_text(tmp_path: Path) -> None:
+    """A Python session call that draws a plot returns it as MCP image content; HTML it
+    displays comes back sanitized, as text in the structured result."""
+    async with mcp_server(tmp_path) as server:
+        raw = await server.run(
+            language="python", session="plots",
+            code="import matplotlib.pyplot as plt\nplt.plot(range(1000))\nplt.show()\n"
+                 "from IPython.display import HTML, display\n"
+                 "display(HTML('<table><tr><td onclick=\"steal()\">cell</td></tr></table>'\n"
+                 "             '<script>steal()</script>'))\nprint('drawn')")
+        result = structured(raw)
+        assert result["output"] == "drawn\n" and result["images"] == 1
+        images = [block for block in raw.content if isinstance(block, ImageContent)]
+        assert len(images) == 1 and images[0].mime_type == "image/png"
+        assert base64.b64decode(images[0].data)[:8] == b"\x89PNG\r\n\x1a\n"
+        (html,) = result["html"]
+        assert "<td>cell</td>" in html and "steal" not in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ def python(sandbox: DockerSandbox) -> Iterator[SandboxSession]:
         yield session
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def interrupt_soon(session: SandboxSession, delay: float = 0.7) -> None:
     threading.Timer(delay, session.interrupt).start()
 
@@ -29,10 +33,22 @@ def test_python_state_value_and_exception(python: SandboxSession) -> None:
     failed = python.run("import sys\nprint('out')\nprint('err', file=sys.stderr)\n1/0")
     assert (failed.stdout, failed.stderr, failed.exit_code) == ("out\n", "err\n", 1)
     assert failed.error is not None and failed.error["ename"] == "ZeroDivisionError"
-    assert failed.error["traceback"][-1] == "ZeroDivisionError: division by zero"
-    assert any("<cell" in line for line in failed.error["traceback"])
-    assert not any("python_driver" in line or "<string>" in line
-                   for line in failed.error["traceback"])
+    # IPython's traceback of the cell's own lines, as ipykernel shows it; no driver frame.
+    lines = [ANSI.sub("", line) for line in failed.error["traceback"]]
+    assert lines[-1].strip() == "ZeroDivisionError: division by zero"
+    assert any(re.search(r"Cell In ?\[\d+\], line 4", line) for line in lines)
+    assert not any("python_driver" in line or "<string>" in line or "interactiveshell" in line
+                   for line in lines)
+
+
+def test_system_exit_ends_the_cell_not_the_session(python: SandboxSession) -> None:
+    """As in IPython: ``SystemExit`` fails the cell with its own name and keeps the state."""
+    first = python.container_id
+    python.run("kept = 'yes'")
+    result = python.run("import sys; sys.exit(3)")
+    assert result.error is not None and result.error["ename"] == "SystemExit"
+    assert result.error["evalue"] == "3" and not result.state_lost
+    assert python.run("kept").value == "'yes'" and python.container_id == first
 
 
 @pytest.mark.parametrize(
@@ -120,7 +136,7 @@ def test_timeout_that_ignores_interrupts_replaces_the_sandbox(python: SandboxSes
 
 @pytest.mark.parametrize(
     ("language", "code"),
-    [("python", "import sys; sys.exit(3)"), ("bash", "exit 3"), ("node", "process.exit(3)")],
+    [("python", "import os; os._exit(3)"), ("bash", "exit 3"), ("node", "process.exit(3)")],
 )
 def test_exit_in_a_cell_reports_the_status_and_restarts(
     sandbox: DockerSandbox, language: str, code: str
@@ -170,7 +186,9 @@ def test_completion_from_the_live_namespace(python: SandboxSession) -> None:
     python.run("import os\nmy_variable = 1")
     reply = python.complete("my_var", 6)
     assert "my_variable" in reply["matches"] and reply["cursor_start"] == 0
-    assert "os.path" in python.complete("x = os.pa", 9)["matches"]
+    attribute = python.complete("x = os.pa", 9)
+    start = attribute["cursor_start"]
+    assert "x = os.path" in ["x = os.pa"[:start] + match for match in attribute["matches"]]
 
 
 def test_session_output_is_capped_per_cell(python: SandboxSession) -> None:
@@ -214,3 +232,19 @@ def test_node_driver_names_do_not_clash_with_cells(sandbox: DockerSandbox) -> No
     with sandbox.session("node") as node:
         assert node.run("const fs = require('fs'); const util = require('util')").error is None
         assert node.run("typeof send + ' ' + typeof TOKEN").value == "'undefined undefined'"
+
+
+def test_an_image_without_ipython_runs_plain_python() -> None:
+    """The ``python-minimal`` image has no IPython: cells run as plain Python, and IPython syntax
+    fails with an error that says the image lacks IPython."""
+    sandbox = DockerSandbox(images={"python": "sandbox-kernel-python-minimal:latest"})
+    try:
+        with sandbox.session("python") as session:
+            assert session.run("x = 6\nx * 7").value == "42"
+            assert session.run("True.__class__").value == "<class 'bool'>"
+            for code in ("%timeit 1", "!ls", "print?"):
+                result = session.run(code)
+                assert result.error is not None and result.error["ename"] == "SyntaxError"
+                assert "lacks IPython" in result.error["evalue"], result.error
+    finally:
+        sandbox.cleanup_all()

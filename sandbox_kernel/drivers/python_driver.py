@@ -1,25 +1,62 @@
-# sandbox-kernel session driver for Python. Injected over stdin when the container starts (so any
-# image with python3 works) and run with ``python3 -u -c SOURCE TOKEN``. Protocol: requests on the
-# original stdin as "VERB ID NBYTES [ARG]\n" + payload; replies are TOKEN + JSON + "\n" on stdout
-# (and a flush marker on stderr), interleaved with the user's own output.
-import ast
+# sandbox-kernel session driver for Python (see PROTOCOL.md). Injected over stdin when the container
+# starts (so any image with python3 works) and run with ``python3 -u -c SOURCE TOKEN``.
+#
+# Cells run in IPython's InteractiveShell when the image has IPython (magics, !cmd, ?, the display
+# formatter, tracebacks, inline matplotlib: the same library ipykernel uses), with a display
+# publisher and display hook that write protocol frames instead of ZMQ messages. Without IPython a
+# small plain runner keeps the interpreter's state and reports IPython syntax as unavailable.
+#
+# Layout: framing (send, read_request) | process set-up | plain runner | IPython runner | serve.
 import builtins
-import inspect
 import io
 import json
-import linecache
 import os
-import re
-import rlcompleter
 import signal
 import sys
-import traceback
 import types
 
+# -- framing -----------------------------------------------------------------------------------
+
 TOKEN = b"\x1e\x1f" + sys.argv[1].encode() + b"\x1f"
-DRIVER_FILE = sys._getframe().f_code.co_filename
+state = {"allow_stdin": False, "cell": "0", "loop": None, "error": None, "payload": []}
+
+
+def _json_default(value):
+    if isinstance(value, (bytes, bytearray, memoryview)):  # image/png from formatters
+        import base64
+
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)
+
+
+def send(message, stream=1):
+    """Write one frame about the current request; flushes the user's streams first."""
+    for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            f.flush()
+        except Exception:
+            pass
+    message = dict(message, id=state["cell"])
+    data = TOKEN + json.dumps(message, default=_json_default).encode() + b"\n"
+    while data:
+        data = data[os.write(stream, data):]
+
+
+def read_request():
+    """``(verb, request_id, args, payload)`` of the next request; EOFError at end of input."""
+    line = proto_in.readline()
+    if not line:
+        raise EOFError
+    parts = line.decode().split()
+    payload = proto_in.read(int(parts[2])) if int(parts[2]) else b""
+    return parts[0], parts[1], parts[3:], payload.decode("utf-8", "replace")
+
+
+# -- process set-up ----------------------------------------------------------------------------
+
 MAX_VALUE = 1024 * 1024
 CGROUP_PEAK = ("/sys/fs/cgroup/memory/memory.max_usage_in_bytes", "/sys/fs/cgroup/memory.peak")
+
 
 class WholeWrites(io.RawIOBase):
     """Unbuffered output that retries short writes: gVisor's pipes accept part of a large
@@ -49,6 +86,7 @@ for _name, _fd in (("stdout", 1), ("stderr", 2)):
     setattr(sys, f"__{_name}__", _stream)
 
 proto_in = os.fdopen(os.dup(0), "rb")
+os.set_inheritable(proto_in.fileno(), False)
 _null = os.open(os.devnull, os.O_RDONLY)
 os.dup2(_null, 0)
 os.close(_null)
@@ -59,27 +97,10 @@ main_module.__dict__["__builtins__"] = builtins
 sys.modules["__main__"] = main_module
 namespace = main_module.__dict__
 sys.argv = [""]
-state = {"allow_stdin": False, "cell": "0", "count": 0, "loop": None}
-
-
-def send(message, stream=1):
-    for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            f.flush()
-        except Exception:
-            pass
-    data = TOKEN + json.dumps(message).encode() + b"\n"
-    while data:
-        data = data[os.write(stream, data):]
-
-
-def read_request():
-    line = proto_in.readline()
-    if not line:
-        raise EOFError
-    parts = line.decode().split()
-    payload = proto_in.read(int(parts[2])) if int(parts[2]) else b""
-    return parts[0], parts[1], parts[3:], payload.decode("utf-8", "replace")
+_tmp = os.environ.get("TMPDIR") or "/tmp"
+# Tool state goes to /tmp, not to the user's workspace (HOME).
+os.environ.setdefault("MPLCONFIGDIR", os.path.join(_tmp, "matplotlib"))
+os.environ.setdefault("IPYTHONDIR", os.path.join(_tmp, "ipython"))
 
 
 def block_interrupts(block):
@@ -94,7 +115,7 @@ def block_interrupts(block):
 def request_input(prompt="", password=False):
     if not state["allow_stdin"]:
         raise EOFError("input() is not available: this frontend does not support stdin")
-    send({"type": "input", "id": state["cell"], "prompt": str(prompt), "password": password})
+    send({"type": "input", "prompt": str(prompt), "password": password})
     verb, _, args, payload = read_request()
     if verb != "input" or (args and args[0] == "0"):
         raise EOFError("no input was given")
@@ -131,48 +152,6 @@ except Exception:
     pass
 
 
-def _without_driver_frames(te, seen):
-    te.stack = traceback.StackSummary.from_list(
-        [frame for frame in te.stack if frame.filename != DRIVER_FILE])
-    for linked in (te.__cause__, te.__context__):
-        if linked is not None and id(linked) not in seen:
-            seen.add(id(linked))
-            _without_driver_frames(linked, seen)
-
-
-def user_traceback(exc):
-    te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
-    _without_driver_frames(te, set())
-    return [piece for chunk in te.format() for piece in chunk.rstrip("\n").split("\n")]
-
-
-def run_cell(code):
-    state["count"] += 1
-    filename = f"<cell {state['count']}>"
-    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
-    tree = ast.parse(code, filename, "exec")
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
-    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    for part, mode in ((tree, "exec"), (last, "eval")):
-        if part is None:
-            continue
-        compiled = compile(part, filename, mode, flags=flags)
-        result = eval(compiled, namespace)
-        if compiled.co_flags & inspect.CO_COROUTINE:
-            if state["loop"] is None:  # asyncio costs start-up time: only for top-level await
-                import asyncio
-
-                state["loop"] = asyncio.new_event_loop()
-            result = state["loop"].run_until_complete(result)
-        if mode == "eval" and result is not None:
-            namespace["_"] = result
-            text = repr(result)
-            return text if len(text) <= MAX_VALUE else text[:MAX_VALUE] + "..."
-    return None
-
-
 def peak_memory():
     for path in CGROUP_PEAK:
         try:
@@ -183,59 +162,345 @@ def peak_memory():
     return None
 
 
-def complete(request):
-    code, pos = request["code"], request["cursor_pos"]
-    match = re.search(r"[\w.]*$", code[:pos])
-    text = match.group(0) if match else ""
-    completer = rlcompleter.Completer(namespace)
-    matches = []
-    for i in range(500):
+# -- plain runner (no IPython in the image) ----------------------------------------------------
+
+DRIVER_FILE = sys._getframe().f_code.co_filename
+IPYTHON_SYNTAX = r"^[ \t]*(%|!)|^[ \t]*\?|\?[ \t]*$"
+
+
+class PlainRunner:
+    """Runs cells with ``compile``/``eval``: the value of a last expression, top-level await."""
+
+    def __init__(self):
+        self.count = 0
+
+    def run(self, code):
+        import ast
+        import linecache
+
+        self.count += 1
+        filename = f"<cell {self.count}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         try:
-            item = completer.complete(text, i)
-        except Exception:
-            break
-        if item is None:
-            break
-        if item not in matches:
-            matches.append(item)
-    return {"matches": matches, "cursor_start": pos - len(text), "cursor_end": pos}
+            tree = ast.parse(code, filename, "exec")
+        except SyntaxError as exc:
+            import re
+
+            if re.search(IPYTHON_SYNTAX, code, re.M):
+                raise SyntaxError(
+                    "IPython syntax (%magic, !command, ?help) needs IPython: this sandbox image "
+                    f"lacks IPython (python {sys.version.split()[0]}); {exc.msg}") from None
+            raise
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        for part, mode in ((tree, "exec"), (last, "eval")):
+            if part is None:
+                continue
+            compiled = compile(part, filename, mode, flags=flags)
+            result = eval(compiled, namespace)
+            if compiled.co_flags & 0x80:  # CO_COROUTINE
+                if state["loop"] is None:  # asyncio costs start-up time: only for top-level await
+                    import asyncio
+
+                    state["loop"] = asyncio.new_event_loop()
+                result = state["loop"].run_until_complete(result)
+            if mode == "eval" and result is not None:
+                namespace["_"] = result
+                text = repr(result)
+                text = text if len(text) <= MAX_VALUE else text[:MAX_VALUE] + "..."
+                send({"type": "execute_result", "data": {"text/plain": text}, "metadata": {},
+                      "execution_count": self.count})
+
+    def execute(self, code):
+        try:
+            self.run(code)
+        except BaseException as exc:  # noqa: BLE001 - every user error is reported, not fatal
+            if isinstance(exc, SystemExit):
+                raise
+            return self.error(exc)
+        return None
+
+    @staticmethod
+    def error(exc):
+        import traceback
+
+        def strip(te, seen):
+            te.stack = traceback.StackSummary.from_list(
+                [frame for frame in te.stack if frame.filename != DRIVER_FILE])
+            for linked in (te.__cause__, te.__context__):
+                if linked is not None and id(linked) not in seen:
+                    seen.add(id(linked))
+                    strip(linked, seen)
+
+        te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+        strip(te, set())
+        lines = [piece for chunk in te.format() for piece in chunk.rstrip("\n").split("\n")]
+        return {"ename": type(exc).__name__, "evalue": str(exc), "traceback": lines}
+
+    def complete(self, code, pos):
+        import re
+        import rlcompleter
+
+        match = re.search(r"[\w.]*$", code[:pos])
+        text = match.group(0) if match else ""
+        completer = rlcompleter.Completer(namespace)
+        matches = []
+        for i in range(500):
+            try:
+                item = completer.complete(text, i)
+            except Exception:
+                break
+            if item is None:
+                break
+            if item not in matches:
+                matches.append(item)
+        return {"matches": matches, "cursor_start": pos - len(text), "cursor_end": pos}
+
+    def inspect(self, code, pos, detail_level):
+        return {"found": False, "data": {}, "metadata": {}}
+
+    def is_complete(self, code):
+        import codeop
+
+        try:
+            compiled = codeop.compile_command(code, "<cell>", "exec")
+        except (SyntaxError, ValueError, OverflowError):
+            return {"status": "invalid", "indent": ""}
+        return {"status": "incomplete" if compiled is None else "complete", "indent": ""}
+
+    @property
+    def execution_count(self):
+        return self.count
+
+    def take_payload(self):
+        return []
+
+
+# -- IPython runner ----------------------------------------------------------------------------
+
+
+def make_ipython_runner():
+    """An ``InteractiveShell`` that reports over the protocol; imported only when IPython is."""
+    from IPython.core import page
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets import Type
+    from traitlets.config import Config
+
+    class FramePublisher(DisplayPublisher):
+        """``display()``, ``update_display`` and ``clear_output`` as protocol frames."""
+
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False,
+                    **kwargs):
+            send({"type": "display", "data": data, "metadata": metadata or {},
+                  "transient": transient or {}, "update": bool(update)})
+
+        def clear_output(self, wait=False):
+            send({"type": "clear_output", "wait": bool(wait)})
+
+    class FrameDisplayHook(DisplayHook):
+        """The value of a cell's last expression (``Out[n]``) as an ``execute_result`` frame."""
+
+        bundle = None
+
+        def start_displayhook(self):
+            self.bundle = None
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            self.bundle = (format_dict, md_dict or {})
+
+        def finish_displayhook(self):
+            if self.bundle is not None and self.bundle[0]:
+                send({"type": "execute_result", "data": self.bundle[0],
+                      "metadata": self.bundle[1], "execution_count": self.prompt_count})
+            self.bundle = None
+
+    class SandboxShell(InteractiveShell):
+        """ipykernel's shell behaviour (payloads, pager, ask_exit) without ZMQ."""
+
+        displayhook_class = Type(FrameDisplayHook)
+        display_pub_class = Type(FramePublisher)
+
+        def init_environment(self):
+            # As ipykernel: no interactive pagers, colours for tools that support them.
+            os.environ.update(TERM="xterm-color", CLICOLOR="1", FORCE_COLOR="1",
+                              CLICOLOR_FORCE="1", PAGER="cat", GIT_PAGER="cat")
+
+        def init_virtualenv(self):
+            pass
+
+        def init_hooks(self):
+            super().init_hooks()
+            self.set_hook("show_in_pager", page.as_hook(self.payload_page), 99)
+
+        def payload_page(self, strg, start=0, screen_lines=0, pager_cmd=None):
+            data = strg if isinstance(strg, dict) else {"text/plain": strg}
+            self.payload_manager.write_payload({"source": "page", "data": data,
+                                                "start": max(0, start)})
+
+        def ask_exit(self):
+            self.payload_manager.write_payload({"source": "ask_exit", "keepkernel": False})
+
+        def set_next_input(self, text, replace=False):
+            self.payload_manager.write_payload({"source": "set_next_input", "text": text,
+                                                "replace": replace})
+
+        def enable_gui(self, gui=None):
+            if gui not in (None, "inline"):
+                raise UsageError(f"GUI event loops ({gui}) are not available in the sandbox; "
+                                 "use %matplotlib inline")
+
+        def _showtraceback(self, etype, evalue, stb):
+            state["error"] = {"ename": str(etype.__name__), "evalue": str(evalue),
+                              "traceback": stb}
+
+    # Headless figures, as ipykernel shows them: matplotlib-inline draws with Agg and displays
+    # PNGs at the end of the cell and on plt.show(); an image's plain "Agg" default gives way.
+    if os.environ.get("MPLBACKEND", "agg").lower() == "agg":
+        os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    shell = SandboxShell.instance(config=config, user_module=main_module)
+    return IPythonRunner(shell)
+
+
+class IPythonRunner:
+    """Cells, completion and inspection by an InteractiveShell, as ipykernel does them."""
+
+    def __init__(self, shell):
+        self.shell = shell
+        self.execution_count = shell.execution_count
+
+    def execute(self, code):
+        self.execution_count = self.shell.execution_count
+        state["error"] = None
+        result = self.shell.run_cell(code, store_history=True)
+        if result.success:
+            return None
+        err = result.error_before_exec or result.error_in_exec
+        error = state["error"] or {"traceback": []}
+        return {"ename": type(err).__name__, "evalue": str(err),
+                "traceback": error["traceback"]}
+
+    def take_payload(self):
+        payload = self.shell.payload_manager.read_payload()
+        self.shell.payload_manager.clear_payload()
+        return payload
+
+    def complete(self, code, pos):
+        from IPython.core.completer import provisionalcompleter, rectify_completions
+
+        with provisionalcompleter():
+            found = list(rectify_completions(code, self.shell.Completer.completions(code, pos)))
+        if not found:
+            return {"matches": [], "cursor_start": pos, "cursor_end": pos, "metadata": {}}
+        details = [{"start": c.start, "end": c.end, "text": c.text, "type": c.type,
+                    "signature": c.signature} for c in found]
+        return {"matches": [c.text for c in found], "cursor_start": found[0].start,
+                "cursor_end": found[0].end,
+                "metadata": {"_jupyter_types_experimental": details}}
+
+    def inspect(self, code, pos, detail_level):
+        from IPython.utils.tokenutil import token_at_cursor
+
+        name = token_at_cursor(code, pos)
+        try:
+            bundle = self.shell.object_inspect_mime(name, detail_level=detail_level)
+        except KeyError:
+            return {"found": False, "data": {}, "metadata": {}}
+        if not self.shell.enable_html_pager:
+            bundle.pop("text/html", None)
+        return {"found": True, "data": bundle, "metadata": {}}
+
+    def is_complete(self, code):
+        status, indent = self.shell.input_transformer_manager.check_complete(code)
+        return {"status": status, "indent": " " * (indent or 0)}
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+def has_ipython():
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("IPython") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def load_runner(ipython):
+    """The IPython runner when the image has IPython, else the plain one; ``(runner, failure)``.
+
+    Loaded before ``ready``: the host's start-up (a kernel starts its sandbox in the background)
+    overlaps it, and a cell's timeout never pays for it."""
+    if not ipython:
+        return PlainRunner(), None
+    try:
+        return make_ipython_runner(), None
+    except BaseException as exc:  # noqa: BLE001 - a broken IPython: run plain, say why
+        return PlainRunner(), f"{type(exc).__name__}: {exc}"
+
+
+def run_request(runner, payload):
+    status, error = 0, None
+    try:
+        block_interrupts(False)
+        try:
+            error = runner.execute(payload)
+        finally:
+            block_interrupts(True)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - an interrupt outside the cell's own code
+        error = PlainRunner.error(exc)
+    if error is not None:
+        status = 130 if error["ename"] == "KeyboardInterrupt" else 1
+    send({"type": "flush"}, stream=2)
+    send({"type": "done", "status": status, "error": error,
+          "execution_count": runner.execution_count, "peak_memory": peak_memory(),
+          "payload": runner.take_payload()})
 
 
 def serve():
     block_interrupts(True)
-    send({"type": "ready", "pid": os.getpid()})
+    runner, failure = load_runner(has_ipython())
+    send({"type": "ready", "pid": os.getpid(), "ipython": isinstance(runner, IPythonRunner),
+          "version": sys.version.split()[0]})
+    answers = {"complete": ("complete", lambda r, q: r.complete(q["code"], q["cursor_pos"])),
+               "inspect": ("inspect", lambda r, q: r.inspect(q["code"], q["cursor_pos"],
+                                                             q.get("detail_level", 0))),
+               "is_complete": ("is_complete", lambda r, q: r.is_complete(q["code"]))}
     while True:
         try:
-            verb, cell_id, args, payload = read_request()
+            verb, request_id, args, payload = read_request()
         except EOFError:
             return
+        state["cell"] = request_id
         if verb == "run":
-            state["cell"], state["allow_stdin"] = cell_id, bool(args and args[0] == "1")
+            if failure:
+                print(f"[sandbox] IPython could not start ({failure}); cells run as plain Python",
+                      file=sys.stderr)
+                failure = None
+            state["allow_stdin"] = bool(args and args[0] == "1")
             sys.stdin = ForwardedStdin() if state["allow_stdin"] else open(os.devnull)  # noqa: SIM115
-            status, value, error = 0, None, None
+            run_request(runner, payload)
+        elif verb in answers:
+            kind, answer = answers[verb]
             try:
-                block_interrupts(False)
-                try:
-                    value = run_cell(payload)
-                finally:
-                    block_interrupts(True)
-            except SystemExit:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - every user error is reported, not fatal
-                status = 130 if isinstance(exc, KeyboardInterrupt) else 1
-                error = {"ename": type(exc).__name__, "evalue": str(exc),
-                         "traceback": user_traceback(exc)}
-            send({"type": "flush", "id": cell_id}, stream=2)
-            send({"type": "done", "id": cell_id, "status": status, "value": value,
-                  "error": error, "peak_memory": peak_memory()})
-        elif verb == "complete":
-            try:
-                reply = complete(json.loads(payload))
+                reply = answer(runner, json.loads(payload))
             except Exception:
-                reply = {"matches": [], "cursor_start": 0, "cursor_end": 0}
-            send(dict(reply, type="complete", id=cell_id))
-        else:
-            send({"type": "done", "id": cell_id, "status": 0, "value": None, "error": None})
+                reply = {"complete": {"matches": [], "cursor_start": 0, "cursor_end": 0},
+                         "inspect": {"found": False, "data": {}, "metadata": {}},
+                         "is_complete": {"status": "unknown", "indent": ""}}[kind]
+            send(dict(reply, type=kind))
 
 
 serve()

@@ -18,11 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.lifecycle import STOP
+from sandbox_kernel.engine.rich import (
+    POLICY,
+    RICH_TYPES,
+    DisplayCallback,
+    DisplayLog,
+    payloads,
+    police_bundle,
+    rich_output,
+)
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits
+from sandbox_kernel.output_policy import OutputBudget
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -33,6 +43,7 @@ InputCallback = Callable[[str, bool], "str | None"]
 
 START_TIMEOUT = 30.0
 FLUSH_WAIT = 1.0
+MAX_MATCHES = 1000
 
 _BOOT = {
     "python": ("python3", "-u", "-c", '"$(head -c "$1")"', '"$2"'),
@@ -71,6 +82,8 @@ def _driver_message(data: bytes) -> dict[str, Any] | None:
             message[key] = None if key == "value" else ""
     peak = message.get("peak_memory")
     message["peak_memory"] = peak if type(peak) is int and peak >= 0 else None
+    count = message.get("execution_count")
+    message["execution_count"] = count if type(count) is int and 0 <= count < 2**31 else None
     matches = message.get("matches")
     message["matches"] = [str(m) for m in matches] if isinstance(matches, list) else []
     for key in ("cursor_start", "cursor_end"):
@@ -277,8 +290,13 @@ class SandboxSession:
         *,
         on_output: OutputCallback | None = None,
         on_input: InputCallback | None = None,
+        on_display: DisplayCallback | None = None,
     ) -> ExecutionResult:
-        """Run one cell; output goes to ``on_output`` live and into the result, capped."""
+        """Run one cell; output goes to ``on_output`` live and into the result, capped.
+
+        Rich outputs (displays, the value of the last expression, ``clear_output``) go through
+        the output policy, then to ``on_display`` live and into ``result.displays``.
+        """
         seconds = self.limits.check_timeout(timeout)
         data = self.limits.check_code(code)
         with self._lock:
@@ -295,7 +313,7 @@ class SandboxSession:
             started = time.monotonic()
             assert self._pump is not None
             self._pump.send(header + data, seconds)
-            result = self._collect(cell_id, started + seconds, on_output, on_input)
+            result = self._collect(cell_id, started + seconds, on_output, on_input, on_display)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
             return result.settle(self.limits.memory, seconds)
@@ -306,10 +324,13 @@ class SandboxSession:
         deadline: float,
         on_output: OutputCallback | None,
         on_input: InputCallback | None,
+        on_display: DisplayCallback | None = None,
     ) -> ExecutionResult:
         streams = {STDOUT: CappedStream("stdout", self.limits.max_output),
                    STDERR: CappedStream("stderr", self.limits.max_output)}
         result = ExecutionResult()
+        displays = DisplayLog()
+        budget = POLICY.budget()
         done: dict[str, Any] | None = None
         flushed = False
         interrupted_at: float | None = None
@@ -357,9 +378,19 @@ class SandboxSession:
                     flushed = True
                 elif kind_of == "input" and data.get("id") == cell_id:
                     self._answer_input(data, on_input)
+                elif data.get("id") == cell_id and data.get("type") in RICH_TYPES:
+                    output = rich_output(data, budget)
+                    self._show_notes(budget, streams[STDERR], on_output)
+                    if output is not None:
+                        displays.add(output)
+                        if on_display is not None:
+                            on_display(output)
             elif kind == "eof":
                 self._finish_dead_container(result)
                 break
+        if done is not None:
+            result.payload = payloads(done.get("payload"), budget)
+            self._show_notes(budget, streams[STDERR], on_output)
         for stream_id, stream in streams.items():
             stream.dropped += self._backlog.take_dropped(stream_id)
             tail = stream.flush()
@@ -367,14 +398,25 @@ class SandboxSession:
                 on_output(stream.name, tail)
         result.stdout, result.stderr = streams[STDOUT].text(), streams[STDERR].text()
         result.truncated = any(s.truncated for s in streams.values())
+        result.displays = displays.items
         if done is not None:
             result.exit_code = done["status"]
-            result.value = done["value"]
+            result.value = displays.value if done["value"] is None else done["value"]
+            result.execution_count = done["execution_count"]
             result.error = done["error"]
             result.peak_memory = done["peak_memory"]
             result.interrupted = result.interrupted or result.exit_code == 130 or bool(
                 result.error and result.error.get("ename") == "KeyboardInterrupt")
         return result
+
+    @staticmethod
+    def _show_notes(budget: OutputBudget, stderr: CappedStream,
+                    on_output: OutputCallback | None) -> None:
+        """The output policy's notes about what it dropped, shown as the cell's stderr."""
+        for note in budget.take_notes():
+            text = stderr.feed((note + "\n").encode())
+            if text and on_output is not None:
+                on_output(stderr.name, text)
 
     def _answer_input(self, request: dict[str, Any], on_input: InputCallback | None) -> None:
         reply = None
@@ -408,28 +450,62 @@ class SandboxSession:
         result.state_lost = True
 
     def complete(self, code: str, cursor_pos: int, timeout: float = 5.0) -> dict[str, Any]:
-        """Completions from the live namespace (Python); empty while a cell runs."""
+        """Completions from the live namespace: ``matches``, ``cursor_start``, ``cursor_end``,
+        ``metadata``; empty while a cell runs or when the sandbox does not answer in time."""
         empty: dict[str, Any] = {"matches": [], "cursor_start": cursor_pos,
-                                 "cursor_end": cursor_pos}
-        if not self._lock.acquire(blocking=False):
+                                 "cursor_end": cursor_pos, "metadata": {}}
+        answer = self._ask("complete", {"code": code, "cursor_pos": cursor_pos}, timeout)
+        if answer is None:
             return empty
+        metadata = answer.get("metadata")
+        details = (metadata.get("_jupyter_types_experimental")
+                   if isinstance(metadata, dict) else None)
+        start, end = answer["cursor_start"], answer["cursor_end"]
+        if not 0 <= start <= end <= len(code):
+            return empty
+        reply = {"matches": answer["matches"][:MAX_MATCHES], "cursor_start": start,
+                 "cursor_end": end, "metadata": {}}
+        if isinstance(details, list):
+            reply["metadata"]["_jupyter_types_experimental"] = [
+                {key: item[key] for key in ("start", "end", "text", "type", "signature")
+                 if isinstance(item.get(key), (str, int)) and not isinstance(item.get(key), bool)}
+                for item in details[:MAX_MATCHES] if isinstance(item, dict)]
+        return reply
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int = 0,
+                timeout: float = 5.0) -> dict[str, Any]:
+        """What the sandbox knows about the name at the cursor (IPython's ``object_inspect``):
+        ``found`` and a policed MIME bundle ``data``; not found while a cell runs."""
+        answer = self._ask("inspect", {"code": code, "cursor_pos": cursor_pos,
+                                       "detail_level": 1 if detail_level else 0}, timeout)
+        policed = police_bundle(answer.get("data"), {}) if answer else None
+        if answer is None or answer.get("found") is not True or policed is None:
+            return {"found": False, "data": {}, "metadata": {}}
+        return {"found": True, "data": policed[0], "metadata": {}}
+
+    def _ask(self, verb: str, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        """Send a request that a driver answers with one message of type ``verb``; ``None`` if a
+        cell runs, the sandbox is not up or it does not answer within ``timeout`` seconds."""
+        if not self._lock.acquire(blocking=False):
+            return None
         try:
             if not self.alive or self._pump is None:
-                return empty
+                return None
             self._cell += 1
             cell_id = str(self._cell)
-            body = json.dumps({"code": code, "cursor_pos": cursor_pos}).encode()
-            self._pump.send(f"complete {cell_id} {len(body)}\n".encode() + body, timeout)
+            body = json.dumps(request).encode()
+            self._pump.send(f"{verb} {cell_id} {len(body)}\n".encode() + body, timeout)
             deadline = time.monotonic() + timeout
             while True:
                 try:
                     kind, _, data = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
-                    return empty
+                    return None
                 if kind == "eof":
                     self._mark_dead("the process exited")
-                    return empty
-                if kind == "msg" and data.get("type") == "complete" and data.get("id") == cell_id:
-                    return {k: data[k] for k in ("matches", "cursor_start", "cursor_end")}
+                    return None
+                if kind == "msg" and data.get("type") == verb and data.get("id") == cell_id:
+                    answer: dict[str, Any] = data
+                    return answer
         finally:
             self._lock.release()

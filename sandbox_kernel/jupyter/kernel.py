@@ -22,12 +22,14 @@ from jupyter_client.session import Session
 from traitlets import Enum, TraitError
 
 from sandbox_kernel._version import __version__
+from sandbox_kernel.engine.rich import DisplayCallback, RichOutput
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import InputCallback
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.jupyter.directives import parse_cell
 from sandbox_kernel.jupyter.history import CellHistory
 from sandbox_kernel.jupyter.outcome import CellFailure, classify, restart_reason
+from sandbox_kernel.jupyter.rich import iopub_message
 from sandbox_kernel.jupyter.runner import CellRunner, FreshRunner, SessionRunner
 from sandbox_kernel.jupyter.settings import SandboxSettings
 from sandbox_kernel.jupyter.specs import FLAVOURS
@@ -167,11 +169,22 @@ class SandboxKernel(SandboxSettings, Kernel):
         self._interrupted.clear()
         self._cancel_input.clear()
         output = StreamBatcher(partial(self._publish_stream, parent))
+        shown: set[str] = set()
+
+        def on_display(item: RichOutput) -> None:
+            if silent and item.kind == "execute_result":
+                return
+            output.flush()  # a display comes after the text printed before it
+            msg_type, content = iopub_message(item, count)
+            shown.add(msg_type)
+            self._session().send(self.iopub_socket, msg_type, content, parent)
+
         notice, self._pending_notice = self._pending_notice, None
         if notice:
             output.write("stderr", notice + "\n")
         try:
-            failure, result, timeout = await self._run(code, allow_stdin, parent, output)
+            failure, result, timeout = await self._run(code, allow_stdin, parent, output,
+                                                       on_display)
             if result is not None:
                 failure = self._report(result, timeout, output, notice is not None)
         finally:
@@ -181,15 +194,22 @@ class SandboxKernel(SandboxSettings, Kernel):
             content = failure.content()
             self._session().send(self.iopub_socket, "error", content, parent)
             return {"status": "error", "execution_count": count, **content}
-        if result is not None and result.value is not None and not silent:
+        if (result is not None and result.value is not None and not silent
+                and "execute_result" not in shown):  # a driver that reports a bare value
             self._session().send(self.iopub_socket, "execute_result",
                               {"execution_count": count, "data": {"text/plain": result.value},
                                "metadata": {}}, parent)
-        return {"status": "ok", "execution_count": count, "payload": [],
+        payload = result.payload if result is not None else []
+        return {"status": "ok", "execution_count": count, "payload": payload,
                 "user_expressions": {}}
 
     async def _run(
-        self, code: str, allow_stdin: bool, parent: dict[str, Any], output: StreamBatcher
+        self,
+        code: str,
+        allow_stdin: bool,
+        parent: dict[str, Any],
+        output: StreamBatcher,
+        on_display: DisplayCallback,
     ) -> tuple[CellFailure | None, ExecutionResult | None, float]:
         """Run one cell; a failure before the sandbox ran it comes back as a ``CellFailure``."""
         runner = self.runner
@@ -213,7 +233,7 @@ class SandboxKernel(SandboxSettings, Kernel):
 
         try:
             result = await asyncio.to_thread(runner.execute, cell.code, timeout, output.write,
-                                             on_input)
+                                             on_input, on_display)
         except (SandboxError, ValueError) as exc:
             return CellFailure(type(exc).__name__, str(exc)), None, timeout
         except Exception as exc:  # a bug of ours must still end in a reply, not a hung cell
@@ -294,6 +314,17 @@ class SandboxKernel(SandboxSettings, Kernel):
             with contextlib.suppress(SandboxError):
                 reply = await asyncio.to_thread(runner.complete, code, position)
         return {"status": "ok", "metadata": {}, **reply}
+
+    async def do_inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
+    ) -> dict[str, Any]:
+        """Shift-Tab: IPython's ``object_inspect`` of the name at the cursor, in the sandbox."""
+        reply: dict[str, Any] = {"found": False, "data": {}, "metadata": {}}
+        runner = self.runner
+        if runner is not None:
+            with contextlib.suppress(SandboxError):
+                reply = await asyncio.to_thread(runner.inspect, code, cursor_pos, detail_level)
+        return {"status": "ok", **reply}
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
         if self.language != "python":

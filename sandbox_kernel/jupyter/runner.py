@@ -11,6 +11,7 @@ import contextlib
 import threading
 from typing import Any, Protocol
 
+from sandbox_kernel.engine.rich import DisplayCallback
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import InputCallback, SandboxSession
 from sandbox_kernel.limits import Limits
@@ -30,11 +31,15 @@ class CellRunner(Protocol):
         timeout: float | None,
         on_output: OutputCallback,
         on_input: InputCallback | None,
+        on_display: DisplayCallback | None = None,
     ) -> ExecutionResult: ...
 
     def interrupt(self) -> None: ...
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]: ...
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        """``found``, ``data``, ``metadata`` of an inspect reply (not found when unknown)."""
 
     def close(self) -> None:
         """Remove every container at once, even while a cell runs."""
@@ -75,9 +80,11 @@ class SessionRunner:
         timeout: float | None,
         on_output: OutputCallback,
         on_input: InputCallback | None,
+        on_display: DisplayCallback | None = None,
     ) -> ExecutionResult:
         self.wait_started()
-        result = self.session.execute(code, timeout, on_output=on_output, on_input=on_input)
+        result = self.session.execute(code, timeout, on_output=on_output, on_input=on_input,
+                                      on_display=on_display)
         if result.state_lost:
             self.start()  # get the next cell's sandbox ready while the user reads the error
         return result
@@ -100,6 +107,14 @@ class SessionRunner:
         if not self.session.alive:
             return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
         return self.session.complete(code, cursor_pos)
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        starter = self._starter
+        if starter is not None:
+            starter.join(COMPLETE_START_WAIT)
+        if not self.session.alive:
+            return {"found": False, "data": {}, "metadata": {}}
+        return self.session.inspect(code, cursor_pos, detail_level)
 
     def close(self) -> None:
         # SandboxSession.close() removes the container first, so a running cell ends at once.
@@ -134,6 +149,7 @@ class FreshRunner:
         timeout: float | None,
         on_output: OutputCallback,
         on_input: InputCallback | None,
+        on_display: DisplayCallback | None = None,
     ) -> ExecutionResult:
         # One-shot programs get an empty stdin: input() sees EOF whatever the frontend allows.
         try:
@@ -150,6 +166,9 @@ class FreshRunner:
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
+        return {"found": False, "data": {}, "metadata": {}}
 
     def close(self) -> None:
         self._signal_running("SIGKILL")

@@ -37,11 +37,13 @@ from IPython.core.magic import (
 
 from sandbox_kernel.config import load_config
 from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
+from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.magic.display import show_rich_outputs
 from sandbox_kernel.magic.report import (
     SandboxCellError,
     SandboxMagicError,
@@ -441,11 +443,14 @@ class SandboxMagics(Magics):
                 session.close()
                 raise UsageError(f"--session {request.session}: {exc}") from None
         session = entry.session
+        rich: list[RichOutput] = []
 
         def work(on_output: OutputCallback) -> ExecutionResult:
-            return session.execute(request.code, request.timeout, on_output=on_output)
+            return session.execute(request.code, request.timeout, on_output=on_output,
+                                   on_display=rich.append)
 
         outcome = run_in_worker(work, SessionStopper(session), writer.write)
+        outcome.rich = rich
         entry.cells += 1
         if outcome.abandoned or (new_session and outcome.result is None and not session.alive):
             # It never started, or it is stuck for good (its container was killed): forget it.
@@ -482,6 +487,9 @@ class SandboxMagics(Magics):
             if request.raise_error:
                 raise failure
             print("\n".join(failure._render_traceback_()), file=sys.stderr, flush=True)
+        value = show_rich_outputs(outcome.rich, request.session or "")
+        if value is not None:
+            return SandboxValue(result.value if result and result.value else "", value)
         if result is not None and result.value is not None:
             return SandboxValue(result.value)
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.result import ExecutionResult
@@ -63,8 +64,17 @@ class SandboxValue:
     it, while ``.text`` (and ``str()``) give the plain text to code that wants it.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, bundle: RichOutput | None = None) -> None:
         self.text = text
+        self.bundle = bundle
+        """The value's policed MIME bundle, when the sandbox's display formatter made one."""
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        if self.bundle is None:
+            return None
+        return dict(self.bundle.data), dict(self.bundle.metadata)
 
     def __repr__(self) -> str:
         return self.text

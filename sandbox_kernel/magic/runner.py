@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from sandbox_kernel.engine.lifecycle import STOP
+from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.engine.sandbox import OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.result import ExecutionResult
@@ -79,6 +80,8 @@ class Outcome:
     """The engine did not return even after the kill; the worker thread was left behind."""
     output: dict[str, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
     """Every piece of output seen, per stream (for ``--out``/``--err`` when there is no result)."""
+    rich: list[RichOutput] = field(default_factory=list)
+    """The cell's rich outputs (after the output policy), in order; session cells only."""
 
 
 def run_here(work: Work, sink: OutputSink) -> Outcome:

@@ -28,6 +28,7 @@ from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.mcp.audit import AuditLog, code_sha256, limits_record, timestamp
+from sandbox_kernel.mcp.displays import display_content
 from sandbox_kernel.result import ExecutionResult
 
 MAX_LABEL = 200
@@ -49,6 +50,20 @@ class ExecOutput(TypedDict):
     session: NotRequired[str]
     value: NotRequired[str]
     notice: NotRequired[str]
+    html: NotRequired[list[str]]
+    """Sanitized HTML the call displayed (e.g. a DataFrame), in order."""
+    images: NotRequired[int]
+    """How many images (plots) the call displayed, returned as MCP image content."""
+    displaysDropped: NotRequired[int]
+    """Displays left out by the size caps."""
+
+
+@dataclass(frozen=True)
+class ToolReply:
+    """The structured result and the images returned beside it (``(mime_type, base64)``)."""
+
+    output: ExecOutput
+    images: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -129,6 +144,19 @@ def shape_output(result: ExecutionResult, session: str | None = None) -> ExecOut
     return output
 
 
+def tool_reply(result: ExecutionResult, session: str | None = None) -> ToolReply:
+    """``shape_output`` plus what the call displayed: images apart, HTML as text, counts."""
+    output = shape_output(result, session)
+    shown = display_content(result.displays)
+    if shown.html:
+        output["html"] = shown.html
+    if shown.images:
+        output["images"] = len(shown.images)
+    if shown.dropped:
+        output["displaysDropped"] = shown.dropped
+    return ToolReply(output, shown.images)
+
+
 def _outcome(result: ExecutionResult) -> str:
     return result.verdict.audit_name
 
@@ -164,7 +192,7 @@ class ExecService:
 
     # -- the tool call --------------------------------------------------------------------------
 
-    async def execute(self, request: ExecRequest) -> ExecOutput:
+    async def execute(self, request: ExecRequest) -> ToolReply:
         """Validate, queue for a slot, run, audit. Bad input is a ``ValueError`` (and is audited
         as rejected); a sandbox that cannot run is a ``SandboxError``; the program's own failure
         is a normal result."""
@@ -175,7 +203,7 @@ class ExecService:
             self._audit(request, None, outcome="rejected", error=str(exc))
             raise
         if named is None:
-            return shape_output(await self._submit(job, None))
+            return tool_reply(await self._submit(job, None))
         async with named.lock:
             try:
                 result = await self._submit(job, named.session)
@@ -184,7 +212,7 @@ class ExecService:
                     self._sessions.pop(named.key)
                     named.session.close()
                 raise
-        return shape_output(result, request.session)
+        return tool_reply(result, request.session)
 
     def _validate(self, request: ExecRequest) -> _Job:
         received = time.monotonic()

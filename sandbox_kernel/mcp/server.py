@@ -13,6 +13,7 @@ No ``from __future__ import annotations`` here: the tool's annotations refer to 
 at run time (the configured languages and limits), which the SDK must be able to evaluate.
 """
 
+import json
 import os
 import signal
 import sys
@@ -23,7 +24,7 @@ from typing import Annotated
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp_types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field, JsonValue
 
 from sandbox_kernel._version import __version__
@@ -111,12 +112,18 @@ def build_server(service: ExecService) -> MCPServer[None]:
             description="Name of a persistent sandbox: calls with the same language and name "
                         "share variables and files. Omit for a fresh sandbox per call.",
             json_schema_extra={"pattern": f"^{SESSION_NAME.pattern}$"})] = None,
-    ) -> ExecOutput:
+    ) -> Annotated[CallToolResult, ExecOutput]:
         request = ExecRequest(language, code, timeout, label, session)
         try:
-            return await service.execute(request)
+            reply = await service.execute(request)
         except (ValueError, SandboxError) as exc:
             raise ToolError(str(exc)) from None
+        # The structured result, its JSON copy for older clients, then the displayed images.
+        content: list[ContentBlock] = [
+            TextContent(type="text", text=json.dumps(reply.output, ensure_ascii=False))]
+        content += [ImageContent(type="image", data=data, mime_type=mime)
+                    for mime, data in reply.images]
+        return CallToolResult(content=content, structured_content=dict(reply.output))
 
     server.add_tool(
         sandbox_exec,
