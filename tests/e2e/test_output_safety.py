@@ -270,6 +270,9 @@ def test_hostile_outputs_run_no_script_and_load_nothing(
     for payload, cell in zip(payloads, cells, strict=True):
         assert re.fullmatch(r"\[\d+\]:", cell["prompt"].strip()), (payload.name, cell["prompt"])
         assert cell["outputs"], f"{payload.name}: the cell shows nothing at all"
+        # Every payload reached the kernel's output policy: no cell failed in the sandbox.
+        assert not any("Traceback" in output["html"] for output in cell["outputs"]), (
+            payload.name, cell["outputs"])
         found = [p for output in cell["outputs"] for p in output_problems(output)]
         if found:
             problems[payload.name] = found
