@@ -276,6 +276,9 @@ def test_hostile_outputs_run_no_script_and_load_nothing(
         found = [p for output in cell["outputs"] for p in output_problems(output)]
         if found:
             problems[payload.name] = found
+    # update_display_data replaced the output of its display id in place.
+    updated = cells[next(i for i, p in enumerate(payloads) if p.name == "update-display-script")]
+    assert [o["mime"] for o in updated["outputs"]] == ["text/html"], updated["outputs"]
     for name in ("script", "img-remote", "md-image-remote", "svg-image-remote", "latex-href"):
         notebook.cell(next(i for i, p in enumerate(payloads) if p.name == name)) \
             .scroll_into_view_if_needed(timeout=UI_TIMEOUT_MS)
