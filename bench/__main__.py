@@ -16,7 +16,7 @@ from bench import flood as stdout_flood
 from bench import fresh, jupyter, report, sessions
 from bench.common import Cleanup, Series, Suite, describe_machine, machine
 
-SUITES = ("cell", "session", "fresh", "gvisor", "start", "concurrency", "flood")
+SUITES = ("cell", "plot", "session", "fresh", "gvisor", "start", "concurrency", "flood")
 
 
 @dataclass
@@ -26,13 +26,14 @@ class Plan:
     fresh: int = 20
     gvisor: int = 8
     start: int = 8
+    plot: int = 30
     sessions: tuple[int, ...] = (1, 5, 20)
     seconds: float = 3.0
     flood_mib: int = 1024
     flood: int = 2
 
 
-QUICK = Plan(cell=10, session=10, fresh=2, gvisor=1, start=1, sessions=(1, 5), seconds=1.0,
+QUICK = Plan(cell=10, plot=3, session=10, fresh=2, gvisor=1, start=1, sessions=(1, 5), seconds=1.0,
              flood_mib=128, flood=1)
 
 
@@ -57,6 +58,8 @@ def run_suites(selected: list[str], plan: Plan, cleanup: Cleanup) -> list[Suite]
 
     steps: dict[str, tuple[str, Callable[[], Any]]] = {
         "cell": ("per-cell round trip via jupyter_client", cell),
+        "plot": ("1,000-point plot cell, idle session memory",
+                 lambda: suites.extend(jupyter.plot_latency(plan.plot, cleanup))),
         "session": ("engine session cells, runc and gVisor",
                     lambda: suites.append(sessions.session_latency(plan.session, cleanup))),
         "fresh": ("fresh-container runs", lambda: suites.append(

@@ -61,9 +61,10 @@ def kernel_pid(km: KernelManager) -> int | None:
 
 
 def execute(kc: BlockingKernelClient, code: str, timeout: float = CELL_TIMEOUT,
-            first_output: list[float] | None = None) -> str:
+            first_output: list[float] | None = None,
+            displays: list[dict[str, Any]] | None = None) -> str:
     """Run a cell and wait for its reply and for idle; returns stdout (``first_output`` gets
-    the time the first stream message arrived)."""
+    the time the first stream message arrived, ``displays`` the display_data contents)."""
     msg_id = kc.execute(code)
     deadline = time.monotonic() + timeout
     stdout: list[str] = []
@@ -77,6 +78,8 @@ def execute(kc: BlockingKernelClient, code: str, timeout: float = CELL_TIMEOUT,
             if first_output is not None and not first_output:
                 first_output.append(time.perf_counter())
             stdout.append(content["text"])
+        elif kind == "display_data" and displays is not None:
+            displays.append(content)
         elif kind == "error":
             raise RuntimeError(f"cell failed: {content['ename']}: {content['evalue'][:200]}")
         idle = kind == "status" and content["execution_state"] == "idle"
@@ -162,3 +165,59 @@ def kernel_start(iterations: int, cleanup: Cleanup) -> Suite:
         s.note = "; ".join(f"{k} {v:.0f} ms" for k, v in s.phase_medians().items())
     return Suite("start", "Kernel start to first output of print(1)", "ms", series,
                  baseline=NATIVE, notes=["shutdown is not in the time"])
+
+
+PLOT_SETUP = "import matplotlib.pyplot as plt\nimport numpy as np\nxs = np.linspace(0, 10, 1000)"
+PLOT = "plt.plot(xs, np.sin(xs));"
+"""A 1,000-point line plot, shown inline (matplotlib-inline's PNG, as a display_data)."""
+
+
+def plot_sample(kc: BlockingKernelClient) -> float:
+    displays: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    execute(kc, PLOT, displays=displays)
+    elapsed = time.perf_counter() - t0
+    if not any("image/png" in d.get("data", {}) for d in displays):
+        raise RuntimeError(f"no PNG displayed: {[list(d.get('data', {})) for d in displays]}")
+    return elapsed
+
+
+def plot_latency(iterations: int, cleanup: Cleanup) -> tuple[Suite, Suite]:
+    """A cell that draws a 1,000-point line plot, in running kernels that imported matplotlib;
+    and the memory of the idle sandbox-python session container (``docker stats``'s count)."""
+    from bench.common import container_memory
+    from sandbox_kernel.backends.docker.client import connect
+
+    contenders: dict[str, Any] = {}
+    idle: list[Series] = []
+    started: list[tuple[KernelManager, BlockingKernelClient]] = []
+    try:
+        for name in (SANDBOX, NATIVE):
+            contenders[name] = missing_kernel(name)
+            if contenders[name]:
+                continue
+            km, kc = start(name, cleanup)
+            started.append((km, kc))
+            kc.wait_for_ready(timeout=CELL_TIMEOUT)
+            reply = kc.execute_interactive(PRINT1, timeout=CELL_TIMEOUT, output_hook=lambda m: None)
+            if name == SANDBOX:
+                container = reply["metadata"]["sandbox"]["container_id"]
+                time.sleep(1.0)
+                mib = container_memory(connect(), container) / 2**20
+                idle.append(Series("sandbox-python session container, idle after print(1)",
+                                   [mib], note="IPython loaded; target ≤ 64 MiB"))
+            execute(kc, PLOT_SETUP)
+            contenders[name] = lambda kc=kc: plot_sample(kc)
+        series = scaled(round_robin(contenders, iterations, warmup=2), 1000)
+    finally:
+        for km, kc in started:
+            stop(km, kc)
+    for s in series:
+        s.note = ("PNG drawn in the sandbox, policed, rebuilt as display_data" if s.name == SANDBOX
+                  else "native ipykernel, matplotlib-inline")
+    plot = Suite("plot", "Cell drawing a 1,000-point matplotlib line plot (inline PNG)", "ms",
+                 series, baseline=NATIVE,
+                 notes=["matplotlib imported by an earlier cell; execute_request to idle"])
+    memory = Suite("idle_memory", "Memory of an idle sandbox-python session container", "MiB",
+                   idle, notes=["usage less inactive file cache, as docker stats shows it"])
+    return plot, memory

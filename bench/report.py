@@ -25,6 +25,8 @@ TARGETS = [
     Target("session cell ≤ 1.25× native ipykernel", "cell", SANDBOX, 1.25),
     Target("fresh run ≤ 0.5× docker CLI", "fresh", ENGINE_WARM, 0.5),
     Target("kernel start ≤ 1.5× native", "start", SANDBOX, 1.5),
+    Target("1,000-point plot cell ≤ 1.5× native", "plot", SANDBOX, 1.5),
+    Target("idle session container ≤ 64 MiB", "idle_memory", None, 64.0),
     Target("stdout flood: reader RSS ≤ +64 MiB", "flood_rss", None, 64.0),
 ]
 

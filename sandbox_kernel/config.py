@@ -9,8 +9,11 @@ Variables: ``SANDBOX_KERNEL_<LIMIT>`` for each field of ``Limits`` except ``netw
 CPUS, PIDS, TIMEOUT, MAX_TIMEOUT, MAX_OUTPUT, ...), ``SANDBOX_KERNEL_RUNTIME``,
 ``SANDBOX_KERNEL_<LANGUAGE>_IMAGE``, ``SANDBOX_KERNEL_MODE`` (kernels: ``session`` or ``fresh``),
 ``SANDBOX_KERNEL_MCP_AUDIT_LOG`` and ``SANDBOX_KERNEL_MAX_SESSIONS`` (named sessions kept at once
-by the magic or an MCP server, default 8). ``SANDBOX_KERNEL_MAX_TIMEOUT`` is the operator's
-ceiling on any one run (default 120 s): users can lower their timeout, never exceed it.
+by the magic or an MCP server, default 8), ``SANDBOX_KERNEL_FILES_ROOT`` and
+``SANDBOX_KERNEL_UPLOAD_ON_START`` (kernels: the host directory ``%upload``/``%download`` are
+confined to, and ``:``-separated globs copied into every new sandbox).
+``SANDBOX_KERNEL_MAX_TIMEOUT`` is the operator's ceiling on any one run (default 120 s): users can
+lower their timeout, never exceed it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class Config:
     audit_log: str | None = None
     max_sessions: int = DEFAULT_MAX_SESSIONS
     """Named sessions one front-end keeps at once (magic, MCP); 0 turns them off."""
+    files_root: str | None = None
+    """Kernels: the host directory file directives may use (default: the working directory)."""
+    upload_on_start: tuple[str, ...] = ()
+    """Kernels: host globs copied into every new sandbox."""
 
     def image_for(self, language: Language) -> str:
         """The image of ``language``: the environment's override, else the built one."""
@@ -106,4 +113,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         max_sessions=int(_number(ENV_PREFIX + "MAX_SESSIONS",
                                  environ.get(ENV_PREFIX + "MAX_SESSIONS", "").strip()
                                  or str(DEFAULT_MAX_SESSIONS), int)),
+        files_root=environ.get(ENV_PREFIX + "FILES_ROOT", "").strip() or None,
+        upload_on_start=tuple(p for p in environ.get(ENV_PREFIX + "UPLOAD_ON_START", "")
+                              .split(":") if p.strip()),
     )

@@ -20,7 +20,7 @@ DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 120.0
 
 SIZE_FIELDS = frozenset({"memory", "max_output", "max_code", "tmp_size", "workdir_size",
-                         "max_file_size"})
+                         "max_file_size", "max_transfer_file", "max_transfer_total"})
 """Fields given in bytes, which also accept sizes like ``"256m"``."""
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
@@ -112,6 +112,12 @@ class Limits:
     max_file_size: int = 64 * MiB
     network: bool = False
     """Off by default. True attaches Docker's default bridge: only for trusted code."""
+    max_files: int = 1000
+    """Files in one transfer in or out of the sandbox (upload, download, collect)."""
+    max_transfer_file: int | None = None
+    """Bytes of one transferred file; ``None``: ``workdir_size``."""
+    max_transfer_total: int | None = None
+    """Bytes of one transfer in total; ``None``: ``workdir_size``."""
 
     def __post_init__(self) -> None:
         for name in SIZE_FIELDS:
@@ -129,8 +135,23 @@ class Limits:
         _check_number("workdir_size", self.workdir_size, 1 * MiB, 64 * GiB, integer=True)
         _check_number("nofile", self.nofile, 16, 1_048_576, integer=True)
         _check_number("max_file_size", self.max_file_size, 1 * KiB, 64 * GiB, integer=True)
+        _check_number("max_files", self.max_files, 1, 1_000_000, integer=True)
+        for name in ("max_transfer_file", "max_transfer_total"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), 1, 64 * GiB, integer=True)
         if not isinstance(self.network, bool):
             raise ValueError(f"network must be True or False, not {self.network!r}")
+
+    @property
+    def transfer_file_size(self) -> int:
+        """Bytes one transferred file may have (``max_transfer_file``, else ``workdir_size``)."""
+        return self.max_transfer_file if self.max_transfer_file is not None else self.workdir_size
+
+    @property
+    def transfer_total(self) -> int:
+        """Bytes one transfer may move (``max_transfer_total``, else ``workdir_size``)."""
+        return (self.max_transfer_total if self.max_transfer_total is not None
+                else self.workdir_size)
 
     def with_overrides(self, **overrides: Any) -> Limits:
         """A copy with the given fields changed; ``None`` values mean "keep"."""

@@ -534,7 +534,9 @@ _TAG = re.compile(r"<[^>]*>")
 
 
 def _check_macros(cleaned: str) -> None:
-    macros = markup_macros(_TAG.sub("", cleaned))
+    # Tags become spaces: MathJax reads each text node on its own, so "\href<a>x</a>" is the
+    # macro \href followed by a link, not one undefined macro \hrefx.
+    macros = markup_macros(_TAG.sub(" ", cleaned))
     if macros:
         raise MarkupRejected(f"it uses the MathJax macro \\{macros[0][:40]}")
 

@@ -42,6 +42,8 @@ class ExecutionResult:
     """For session runs: the interpreter's own count of this cell (IPython's ``In[n]``)."""
     outcome: Outcome | None = field(default=None, repr=False)
     """The verdict, decided once by the engine when the run is over (``settle``)."""
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """Files collected after a run (``collect``): relative name to content."""
 
     @property
     def ok(self) -> bool:

@@ -39,7 +39,8 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(
     p for p in (str(PREFIX / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p)
 
 # Settings a developer may have exported; the tests set what they need explicitly.
-_SETTINGS = ("MODE", "TIMEOUT", "MEMORY", "CPUS", "PIDS", "MAX_OUTPUT")
+_SETTINGS = ("MODE", "TIMEOUT", "MEMORY", "CPUS", "PIDS", "MAX_OUTPUT", "FILES_ROOT",
+             "UPLOAD_ON_START", "MAX_FILES")
 
 
 def kernel_env(**settings: str) -> dict[str, str]:
@@ -58,13 +59,16 @@ def running_kernel(
     *,
     extra_arguments: list[str] | None = None,
     config_dir: Path | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
-    """A started kernel and its client; ``settings`` become SANDBOX_KERNEL_* variables."""
+    """A started kernel and its client; ``settings`` become SANDBOX_KERNEL_* variables; ``cwd``
+    is the kernel's working directory (a notebook's folder)."""
     env = kernel_env(**(settings or {}))
     if config_dir is not None:
         env["JUPYTER_CONFIG_DIR"] = str(config_dir)
+    extra: dict[str, Any] = {"cwd": str(cwd)} if cwd is not None else {}
     km, kc = start_new_kernel(kernel_name=name, startup_timeout=60, env=env,
-                              extra_arguments=extra_arguments or [])
+                              extra_arguments=extra_arguments or [], **extra)
     try:
         yield km, kc
     finally:

@@ -10,10 +10,15 @@ import pytest
 
 from sandbox_kernel.backends.docker.images import (
     BASE_TAG,
+    DEFAULT_FLAVOURS,
+    FLAVOUR_LABEL,
+    FLAVOURS,
     IMAGE_LABEL,
+    LANGUAGE_LABEL,
     RECIPE_LABEL,
     build_images,
     image_status,
+    recipe_files,
     recipe_hash,
     recipe_text,
 )
@@ -21,6 +26,7 @@ from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 
 LANGUAGE_NAMES = list(LANGUAGES)
+DEFAULT_TAGS = [FLAVOURS[name].tag for name in DEFAULT_FLAVOURS]
 
 
 @pytest.fixture(autouse=True)
@@ -43,24 +49,45 @@ def _labels(image: str) -> dict[str, str]:
 
 
 def _ids() -> dict[str, str]:
-    return {name: _inspect(lang.default_image)[0] for name, lang in LANGUAGES.items()}
+    return {name: _inspect(FLAVOURS[name].tag)[0] for name in DEFAULT_FLAVOURS}
 
 
-def test_status_reports_all_built_images_ok() -> None:
-    assert image_status() == {name: "ok" for name in LANGUAGE_NAMES}
+def test_status_reports_the_default_flavours_ok() -> None:
+    status = image_status()
+    assert set(status) == set(FLAVOURS)
+    assert {name: status[name] for name in DEFAULT_FLAVOURS} == {
+        name: "ok" for name in DEFAULT_FLAVOURS}
 
 
-@pytest.mark.parametrize("language", LANGUAGE_NAMES)
-def test_recipe_label_matches_the_current_recipe(language: str) -> None:
-    labels = _labels(LANGUAGES[language].default_image)
+def test_each_language_defaults_to_its_flavour() -> None:
+    for name, lang in LANGUAGES.items():
+        assert FLAVOURS[name].tag == lang.default_image
+        assert FLAVOURS[name].language == name
+
+
+@pytest.mark.parametrize("flavour", DEFAULT_FLAVOURS)
+def test_recipe_label_matches_the_current_recipe(flavour: str) -> None:
+    labels = _labels(FLAVOURS[flavour].tag)
     assert labels[IMAGE_LABEL] == "1"
-    assert labels[RECIPE_LABEL] == recipe_hash(language)
+    assert labels[RECIPE_LABEL] == recipe_hash(flavour)
+    assert labels[FLAVOUR_LABEL] == flavour
+    assert labels[LANGUAGE_LABEL] == FLAVOURS[flavour].language
+
+
+def test_recipe_hash_covers_the_copied_files() -> None:
+    files = recipe_files("python")
+    assert list(files)[0] == "python/Dockerfile"
+    assert "shims/python/pip/__init__.py" in files
+    assert "shims/python/install.sh" in files
+    assert "# --- shims/python/install.sh ---" in recipe_text("python")
+    assert "shims/python/install.sh" not in recipe_files("bash")
+    assert all("__pycache__" not in path for path in files)
 
 
 def test_base_image_label_and_recipe_chain() -> None:
     assert _labels(BASE_TAG)[RECIPE_LABEL] == recipe_hash()
-    for name in LANGUAGE_NAMES:
-        # a language recipe includes the base recipe, so changing the base makes it stale
+    for name in FLAVOURS:
+        # a flavour's recipe includes the base recipe, so changing the base makes it stale
         assert recipe_text(name).startswith(recipe_text())
         assert recipe_hash(name) != recipe_hash()
         assert f"FROM {BASE_TAG}" in recipe_text(name)
@@ -73,7 +100,7 @@ def test_second_build_is_a_quick_no_op() -> None:
     tags = build_images(progress=lines.append)
     elapsed = time.monotonic() - started
     assert elapsed < 10, f"no-op build took {elapsed:.1f} s"
-    assert tags == [lang.default_image for lang in LANGUAGES.values()]
+    assert tags == DEFAULT_TAGS
     assert all("up to date" in line for line in lines), lines
     assert _ids() == ids
 
@@ -86,7 +113,7 @@ def test_alias_and_subset_build_is_a_no_op() -> None:
 
 
 def test_unknown_language_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="unknown language"):
+    with pytest.raises(ValueError, match="unknown image flavour or language"):
         build_images(["cobol"])
 
 
@@ -109,4 +136,4 @@ def test_overridden_image_is_skipped_when_building_all(monkeypatch: pytest.Monke
     assert any("not building python:3.11-slim" in line for line in lines), lines
     status = image_status()
     assert status["python"] in {"ok", "missing"}  # present or not, never "stale": not ours
-    assert status["bash"] == status["node"] == "ok"
+    assert status["bash"] == status["node"] == status["python-minimal"] == "ok"

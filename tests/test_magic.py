@@ -266,7 +266,7 @@ def test_timeout_is_enforced(kernel: KernelProbe) -> None:
         ("%%sandbox python --cpus -1\nx", "cpus"),
         ("%%sandbox python --out 1x\nx", "--out needs a Python variable name"),
         ("%%sandbox python --result class\nx", "--result needs a Python variable name"),
-        ("%%sandbox python --session 'a b'\nx", "--session needs a name"),
+        ("%%sandbox python --session 'a b'\nx", "--session: a session name is"),
         ("%%sandbox python --image ''\nx", "is not a Docker image name"),
         ("%%sandbox python --image 'a b'\nx", "is not a Docker image name"),
         ("%sandbox_config --image 'python=x y'", "is not a Docker image name"),

@@ -93,6 +93,18 @@ class ContainerInfo:
     state: str = ""
 
 
+@dataclass
+class ExecOutput:
+    """What one ``Backend.exec`` produced: its status (``None`` if unknown) and capped streams."""
+
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    overflowed: bool = False
+    """stdout went over the cap: the exec's output was cut and ``stdout`` holds its first bytes."""
+    timed_out: bool = False
+
+
 @runtime_checkable
 class Attachment(Protocol):
     """A live connection to a container's stdin, stdout and stderr."""
@@ -122,6 +134,14 @@ class Backend(Protocol):
         """Attach to a created container and start reading its output in the background."""
 
     def start(self, container_id: str) -> None: ...
+
+    def exec(self, container_id: str, command: list[str], stdin: bytes, *, user: str,
+             workdir: str, environment: Mapping[str, str], stdout_cap: int,
+             timeout: float) -> ExecOutput:
+        """Run ``command`` in the running container (its mounts, limits, no-new-privileges and
+        capabilities) as ``user`` in ``workdir``; send ``stdin`` then EOF; keep ``stdout_cap``
+        bytes of stdout (more: stop reading, ``overflowed``) and the first 64 KiB of stderr;
+        give up after ``timeout`` s (``timed_out``). Used for file transfer."""
 
     def signal(self, container_id: str, signal: str) -> None:
         """Send a signal (``"SIGINT"``, ``"SIGKILL"``) to the container's init; gone is fine."""

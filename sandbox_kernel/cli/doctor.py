@@ -30,6 +30,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--runtime", default=None,
                         help="Docker runtime to check with (default: $SANDBOX_KERNEL_RUNTIME "
                              "or the daemon's default)")
+    parser.add_argument("--image", metavar="NAME",
+                        help="also show this image's interpreter version (a flavour such as "
+                             "python-minimal, or any image, e.g. one from `images build`)")
+    parser.add_argument("--language", metavar="L",
+                        help="the language of --image, for images sandbox-kernel did not build")
+    parser.add_argument("--packages", action="store_true",
+                        help="with --image: list its installed packages too")
     return parser
 
 
@@ -148,5 +155,26 @@ def run(args: argparse.Namespace) -> int:
             _probe(report, runtime, Limits())
         except SandboxError as exc:
             report.add("probe sandbox", exc, False)
+    packages: tuple[tuple[str, str], ...] = ()
+    if args.image:
+        packages = _inventory(report, args.image, args.language, runtime)
     print(report.render())
+    if args.packages and packages:
+        width = max(len(name) for name, _ in packages)
+        print(f"\npackages in {args.image} ({len(packages)}):")
+        print("\n".join(f"  {name:<{width}}  {version}" for name, version in packages))
     return 1 if report.failed else 0
+
+
+def _inventory(report: Report, image: str, language: str | None,
+               runtime: str | None) -> tuple[tuple[str, str], ...]:
+    from sandbox_kernel.cli.inventory import take_inventory
+
+    try:
+        found = take_inventory(image, language, runtime)
+    except (SandboxError, ValueError) as exc:
+        report.add(f"contents of {image}", exc, False)
+        return ()
+    report.add(f"contents of {image}", f"{found.language}: {found.interpreter}, "
+               f"{len(found.packages)} packages", True)
+    return found.packages

@@ -45,6 +45,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--runtime", default=None,
                         help="OCI runtime, e.g. runsc for gVisor "
                              "(default: $SANDBOX_KERNEL_RUNTIME or the daemon's)")
+    parser.add_argument("--image", action="append", metavar="LANGUAGE=IMAGE", default=[],
+                        help="run LANGUAGE in IMAGE (a flavour such as python-minimal, or an "
+                             "image from `sandbox-kernel images build`); repeatable")
     return parser
 
 
@@ -65,7 +68,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_sessions=config.max_sessions if args.max_sessions is None else args.max_sessions,
         audit_log=args.audit_log or config.audit_log,
         runtime=args.runtime or config.runtime,
+        images=dict(_image_option(item) for item in args.image),
     )
+
+
+def _image_option(item: str) -> tuple[str, str]:
+    language, sep, image = item.partition("=")
+    if not sep or not image.strip():
+        raise ValueError(f"--image needs LANGUAGE=IMAGE, not {item!r}")
+    return language, image.strip()
 
 
 def run(args: argparse.Namespace) -> int:

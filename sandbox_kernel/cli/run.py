@@ -2,12 +2,15 @@
 
 The exit status is the program's, so the command composes in shell scripts; failures of our own
 use Docker's conventions (125 for the daemon, 124 for a timeout, as ``timeout(1)`` does).
+``--file`` puts host files in the sandbox's working directory first, ``--collect`` brings the
+files the program wrote back into ``--out-dir``, never replacing one without ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -37,6 +40,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_engine_options(parser)
     parser.add_argument("--json", action="store_true",
                         help="print the whole result as JSON instead of streaming the output")
+    parser.add_argument("--file", action="append", default=[], metavar="PATH", dest="files",
+                        help="copy this host file or directory (globs allowed) into the "
+                             "sandbox's working directory first, under its path relative to "
+                             "the current directory (its name if it lies elsewhere); repeatable")
+    parser.add_argument("--collect", action="append", default=[], metavar="GLOB",
+                        help="after the run, copy the sandbox's files matching GLOB (relative "
+                             "to its working directory, e.g. 'out/*') into --out-dir; "
+                             "repeatable")
+    parser.add_argument("--out-dir", default=".", metavar="DIR",
+                        help="where collected files go, under their sandbox names "
+                             "(default: the current directory)")
+    parser.add_argument("--max-files", type=int, default=None, metavar="N",
+                        help="files per transfer (--file, --collect), default 1000")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing files in --out-dir (never done otherwise)")
     return parser
 
 
@@ -46,8 +64,31 @@ def _write(stream_name: str, text: str) -> None:
     target.flush()
 
 
+def _read_files(patterns: list[str], limits: Any) -> dict[str, bytes]:
+    """The ``--file`` arguments as ``{sandbox name: bytes}``; the user names them, so any host
+    path is allowed (``/`` is the root), and the engine's rules check names and sizes."""
+    from sandbox_kernel.files import host
+    from sandbox_kernel.files.rules import TransferRules
+
+    rules = TransferRules.from_limits(limits)
+    files: dict[str, bytes] = {}
+    for pattern in patterns:
+        files.update(host.gather(pattern, os.getcwd(), os.sep, rules))
+    return rules.check_files(files)
+
+
+def _save(files: dict[str, bytes], out_dir: str, force: bool) -> None:
+    from sandbox_kernel.files import host
+
+    os.makedirs(out_dir, exist_ok=True)
+    host.save(files, out_dir, out_dir, overwrite=force)
+    print(f"sandbox-kernel: {host.describe('collected', files)} into {out_dir}",
+          file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from sandbox_kernel.engine.sandbox import DockerSandbox
+    from sandbox_kernel.engine.workspace import TransferError
 
     try:
         if args.file == "-":
@@ -55,19 +96,35 @@ def run(args: argparse.Namespace) -> int:
         else:
             with open(args.file, "rb") as source:
                 code = source.read()
-        limits = limits_from_args(args)
+        limits = limits_from_args(args).with_overrides(max_files=args.max_files)
         images = {args.language: args.image} if args.image else None
+        files = _read_files(args.files, limits)
         sandbox = DockerSandbox(limits, images=images, runtime=args.runtime, warm=False)
-        result = sandbox.run(args.language, code, timeout=args.timeout,
-                             on_output=None if args.json else _write)
+        try:
+            result = sandbox.run(args.language, code, timeout=args.timeout,
+                                 on_output=None if args.json else _write, files=files,
+                                 collect=args.collect)
+        except TransferError as exc:
+            if exc.result is None:
+                raise
+            print(f"sandbox-kernel run: collecting files failed: {exc}", file=sys.stderr)
+            return EXIT_SANDBOX
     except (ValueError, OSError) as exc:
         print(f"sandbox-kernel run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SandboxError as exc:
         print(f"sandbox-kernel run: {exc}", file=sys.stderr)
         return EXIT_SANDBOX
+    if args.collect:
+        try:
+            _save(result.files, args.out_dir, args.force)
+        except (ValueError, OSError) as exc:
+            print(f"sandbox-kernel run: {exc}", file=sys.stderr)
+            return EXIT_SANDBOX
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        record = result.to_dict()
+        record["files"] = {name: len(data) for name, data in sorted(result.files.items())}
+        print(json.dumps(record, indent=2))
     elif result.truncated:
         print("sandbox-kernel: output was truncated at the per-stream cap", file=sys.stderr)
     if result.timed_out:

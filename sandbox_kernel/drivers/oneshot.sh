@@ -8,13 +8,17 @@
 # several sandboxes run out at once). SITECUSTOMIZE, when not empty, is installed for Python (see
 # whole_writes_site.py). Only sh, head and printf are needed, so any image with the interpreter
 # works, and the container can be started before the code is known (the warm pool).
+# With "SIZE TOKEN keep", the container outlives the program until the host removes it, so that
+# the files it wrote can be collected (an exec of tar): whatever the program left running is
+# killed first (kill -1: every process of the sandbox user but this shell), so nothing changes
+# the files while they are read.
 program=$1 site=$2
 shift 2
 if [ -n "$site" ]; then
     mkdir -p /tmp/.sandbox-site && printf '%s' "$site" > /tmp/.sandbox-site/sitecustomize.py
     export PYTHONPATH=/tmp/.sandbox-site
 fi
-read -r size token && head -c "$size" > "$program" && {
+read -r size token keep && head -c "$size" > "$program" && {
     "$@" "$program" </dev/null
     status=$?
     oom=0
@@ -27,5 +31,10 @@ read -r size token && head -c "$size" > "$program" && {
     fi
     printf '\036\037%s\037%d %d\n' "$token" "$status" "$oom"
     printf '\036\037%s\037%d %d\n' "$token" "$status" "$oom" >&2
+    if [ "$keep" = keep ]; then
+        kill -KILL -1 2>/dev/null
+        kill -KILL -1 2>/dev/null
+        exec sleep 2147483647
+    fi
     exit "$status"
 }

@@ -13,18 +13,28 @@ import secrets
 import threading
 import time
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
-from sandbox_kernel.backends import Backend, ContainerInfo, load_backend
+from sandbox_kernel.backends import Backend, ContainerInfo, ExecOutput, load_backend
 from sandbox_kernel.config import load_config
 from sandbox_kernel.engine import ownership
-from sandbox_kernel.engine.hardening import container_spec, is_gvisor
+from sandbox_kernel.engine.hardening import (
+    BASE_ENVIRONMENT,
+    SANDBOX_USER,
+    WORKDIR,
+    container_spec,
+    is_gvisor,
+)
 from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
+from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.files.globs import check_patterns
+from sandbox_kernel.files.rules import TransferRules
+from sandbox_kernel.flavours import image_reference
 from sandbox_kernel.languages import Language, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
@@ -261,7 +271,8 @@ class DockerSandbox:
         _ = self.backend
 
     def image_for(self, language: Language) -> str:
-        return self.images.get(language.name) or self.config.image_for(language)
+        """The image a sandbox of ``language`` runs; a flavour name stands for its tag."""
+        return image_reference(self.images.get(language.name) or self.config.image_for(language))
 
     def resolve_limits(self, limits: Limits | None) -> Limits:
         if limits is None:
@@ -293,6 +304,16 @@ class DockerSandbox:
         _track(backend, container_id)
         return container_id
 
+    def exec(
+        self, container_id: str, command: list[str], stdin: bytes, *, stdout_cap: int,
+        timeout: float,
+    ) -> ExecOutput:
+        """Run ``command`` in a running container of ours, as the sandbox user in its working
+        directory, with ``stdin``; keep ``stdout_cap`` bytes of stdout (file transfer)."""
+        return self.backend.exec(container_id, command, stdin, user=SANDBOX_USER,
+                                 workdir=WORKDIR, environment=BASE_ENVIRONMENT,
+                                 stdout_cap=stdout_cap, timeout=timeout)
+
     def signal(self, container_id: str, signal: str) -> None:
         """Send ``signal`` (``"SIGINT"``, ``"SIGKILL"``) to one of our containers; gone is fine."""
         try:
@@ -313,6 +334,10 @@ class DockerSandbox:
     def describe(self) -> dict[str, Any]:
         """Facts about the container engine, for ``doctor``."""
         return self.backend.describe()
+
+    def image_labels(self, image: str) -> dict[str, str] | None:
+        """The labels of a local image, or ``None`` when it is missing."""
+        return self.backend.image_labels(image)
 
     def containers(self, owner: str | None = None) -> list[ContainerInfo]:
         """Our containers: all of them, or those of one owner (``ownership.owner_id()``)."""
@@ -370,16 +395,26 @@ class DockerSandbox:
         *,
         on_output: OutputCallback | None = None,
         on_start: Callable[[str], None] | None = None,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
     ) -> ExecutionResult:
         """Run ``code`` in a new container and remove it; never raises for what the code does.
 
         ``on_start`` receives the container's ID just before the program is sent, so a caller
         can ``signal(container_id, "SIGINT")`` to interrupt this run only.
+        ``files`` (relative name to bytes) are placed in the working directory before the code
+        runs; afterwards the regular files matching the ``collect`` globs come back in
+        ``result.files`` (see ``engine.workspace``). Bad names, patterns or sizes raise
+        ``ValueError`` before any container is touched; a collection the sandbox's files break
+        (over a limit, a named link) raises ``TransferError`` whose ``result`` is the run's.
         """
         lang = resolve_language(language)
         limits = self.resolve_limits(limits)
         seconds = limits.check_timeout(timeout)
         data = limits.check_code(code)
+        rules = TransferRules.from_limits(limits)
+        uploads = rules.check_files(files) if files else {}
+        patterns = check_patterns(collect)
         token = secrets.token_hex(8)
         output = RunOutput(token, limits, on_output)
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
@@ -392,12 +427,16 @@ class DockerSandbox:
                     self._pool.refill(key)
             launched.router.attach(output.on_frame, output.on_eof)
             backend, container_id, pump = self.backend, launched.container_id, launched.pump
+            workspace = Workspace(self, container_id, rules)
+            workspace.put(uploads)
             if on_start is not None:
                 on_start(container_id)
             started = time.monotonic()
             deadline = started + seconds
-            pump.send(f"{len(data)} {token}\n".encode() + data, seconds)
-            exit_code = self._wait_for_exit(backend, container_id, output, deadline)
+            keep = " keep" if patterns else ""
+            pump.send(f"{len(data)} {token}{keep}\n".encode() + data, seconds)
+            exit_code = self._wait_for_exit(backend, container_id, output, deadline,
+                                            exited=not patterns)
             elapsed = (time.monotonic() - started) * 1000.0
             timed_out = exit_code is None
             if timed_out:
@@ -405,22 +444,34 @@ class DockerSandbox:
                 pump.finished.wait(KILL_GRACE)
             oom = exit_code == 137 and (output.oom_counted
                                         or self._oom_killed(backend, container_id))
+            result = output.finish(ExecutionResult(
+                exit_code=exit_code, execution_time=elapsed, timed_out=timed_out,
+                oom_killed=oom)).settle(limits.memory, seconds)
+            if patterns and not timed_out and exit_code != 137:
+                try:
+                    result.files = workspace.collect(patterns)
+                except TransferError as exc:
+                    exc.result = result
+                    raise
         finally:
             if launched is not None:
                 self._discard(launched)
-        result = ExecutionResult(exit_code=exit_code, execution_time=elapsed,
-                                 timed_out=timed_out, oom_killed=oom)
-        return output.finish(result).settle(limits.memory, seconds)
+        return result
 
     @staticmethod
     def _wait_for_exit(
-        backend: Backend, container_id: str, output: RunOutput, deadline: float
+        backend: Backend, container_id: str, output: RunOutput, deadline: float,
+        exited: bool = True,
     ) -> int | None:
-        """The exit status, or ``None`` if the deadline passed first."""
+        """The exit status, or ``None`` if the deadline passed first.
+
+        ``exited=False``: the wrapper keeps the container running after the program (to collect
+        its files), so the markers' status is the answer.
+        """
         if not output.settled.wait(max(0.0, deadline - time.monotonic())):
             return None
         status_from_markers = output.exit_status
-        if status_from_markers is not None and status_from_markers != 137:
+        if status_from_markers is not None and (status_from_markers != 137 or not exited):
             return status_from_markers
         # The program ended (or its shell was killed, or it may have been OOM-killed): the
         # container is exiting, so this returns at once.

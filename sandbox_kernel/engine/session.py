@@ -8,11 +8,12 @@ socket, no new container and no ``docker exec``.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,12 @@ from sandbox_kernel.engine.rich import (
 )
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.files.globs import check_patterns
+from sandbox_kernel.files.host import read_tree
+from sandbox_kernel.files.names import check_name
+from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.output_policy import OutputBudget
@@ -154,6 +160,9 @@ class SandboxSession:
         self._dead_reason: str | None = None
         self._closed = False
         self.starts = 0
+        self.on_start: Callable[[SandboxSession], object] | None = None
+        """Called after every start of a container (the first and each restart), e.g. to put
+        the notebook's data files in place; an exception it raises fails the start."""
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -234,6 +243,8 @@ class SandboxSession:
                     f"its output: {output or '(none)'}"
                 )
             self.starts += 1
+            if self.on_start is not None:
+                self.on_start(self)
 
     def close(self) -> None:
         """Remove the container; the session cannot be used afterwards.
@@ -271,6 +282,70 @@ class SandboxSession:
             return
         self.sandbox.signal(container_id, "SIGINT")
 
+    # -- files --------------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> TransferRules:
+        """The limits of one transfer (from this session's ``Limits``)."""
+        return TransferRules.from_limits(self.limits)
+
+    def workspace(self) -> Workspace:
+        """The running container's working directory (started first if needed)."""
+        with self._lock:
+            if not self.alive:
+                self.start()
+            assert self.container_id is not None
+            return Workspace(self.sandbox, self.container_id, self.rules)
+
+    def upload(self, src: bytes | str | os.PathLike[str], dest: str | None = None) -> list[str]:
+        """Copy ``src`` into the working directory as ``dest``; return the names written.
+
+        ``src`` is bytes (``dest`` required) or a host path: a file, or a directory whose
+        regular files are copied below ``dest`` (symlinks are not followed). ``dest`` defaults
+        to the path's last component. Bad names or sizes over the limits raise ``ValueError``
+        before the container is touched; a failure in the sandbox (its working directory full,
+        say) raises ``TransferError`` and leaves the session running.
+        """
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            if dest is None:
+                raise ValueError("dest is required when src is bytes")
+            files = {check_name(dest): bytes(src)}
+        elif isinstance(src, (str, os.PathLike)):
+            path = os.fspath(src)
+            target = check_name(dest if dest is not None
+                                else os.path.basename(os.path.normpath(path)))
+            files = {check_name(f"{target}/{name}") if name else target: data
+                     for name, data in read_tree(path, self.rules).items()}
+        else:
+            raise ValueError(f"src must be bytes or a path, not {type(src).__name__}")
+        checked = self.rules.check_files(files)
+        self.workspace().put(checked)
+        return sorted(checked)
+
+    def put_files(self, files: Mapping[str, bytes]) -> list[str]:
+        """Write several files (relative name to bytes) at once; rules as in ``upload``."""
+        checked = self.rules.check_files(files)
+        self.workspace().put(checked)
+        return sorted(checked)
+
+    def download(self, path: str) -> bytes:
+        """The content of the regular file ``path`` (relative to the working directory).
+
+        Raises ``ValueError`` for a bad name, ``FileNotFoundError`` when there is no such file,
+        ``TransferError`` for a link, a directory or a file over the limits.
+        """
+        check_name(path)
+        return self.workspace().download(path)
+
+    def collect(self, patterns: Sequence[str]) -> dict[str, bytes]:
+        """The regular files matching the glob ``patterns``, within the limits."""
+        return self.workspace().collect(check_patterns(patterns))
+
+    def list_files(self, path: str = ".") -> list[str]:
+        """Relative names of the regular files at or below ``path``, sorted."""
+        check_name(path, "path", allow_root=True)
+        return self.workspace().list_files(path)
+
     def kill(self) -> None:
         """SIGKILL the container: a running cell ends at once, reports the kill (exit status 137)
         and that the state was lost; the next cell starts a fresh sandbox."""
@@ -280,8 +355,15 @@ class SandboxSession:
 
     # -- running cells --------------------------------------------------------------------------
 
-    def run(self, code: str, timeout: float | None = None) -> ExecutionResult:
-        return self.execute(code, timeout)
+    def run(
+        self,
+        code: str,
+        timeout: float | None = None,
+        *,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
+    ) -> ExecutionResult:
+        return self.execute(code, timeout, files=files, collect=collect)
 
     def execute(
         self,
@@ -291,14 +373,22 @@ class SandboxSession:
         on_output: OutputCallback | None = None,
         on_input: InputCallback | None = None,
         on_display: DisplayCallback | None = None,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
     ) -> ExecutionResult:
         """Run one cell; output goes to ``on_output`` live and into the result, capped.
 
         Rich outputs (displays, the value of the last expression, ``clear_output``) go through
         the output policy, then to ``on_display`` live and into ``result.displays``.
+        ``files`` and ``collect`` as in ``DockerSandbox.run``: files are written before the cell,
+        the regular files matching the globs are read into ``result.files`` after it (unless the
+        sandbox was lost). Bad names or sizes raise ``ValueError`` before anything runs; a
+        collection over the limits raises ``TransferError`` carrying the cell's ``result``.
         """
         seconds = self.limits.check_timeout(timeout)
         data = self.limits.check_code(code)
+        uploads = self.rules.check_files(files) if files else {}
+        patterns = check_patterns(collect)
         with self._lock:
             notice = None
             if not self.alive:
@@ -306,6 +396,8 @@ class SandboxSession:
                     notice = (f"The sandbox was restarted ({self._dead_reason}); "
                               "state from earlier cells was lost.")
                 self.start()
+            if uploads:
+                self.workspace().put(uploads)
             self._cell += 1
             cell_id = str(self._cell)
             flag = "1" if on_input is not None else "0"
@@ -316,7 +408,14 @@ class SandboxSession:
             result = self._collect(cell_id, started + seconds, on_output, on_input, on_display)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
-            return result.settle(self.limits.memory, seconds)
+            result.settle(self.limits.memory, seconds)
+            if patterns and self.alive:
+                try:
+                    result.files = self.workspace().collect(patterns)
+                except TransferError as exc:
+                    exc.result = result
+                    raise
+            return result
 
     def _collect(
         self,

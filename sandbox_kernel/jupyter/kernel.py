@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from functools import partial
@@ -25,8 +26,12 @@ from sandbox_kernel._version import __version__
 from sandbox_kernel.engine.rich import DisplayCallback, RichOutput
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import InputCallback
+from sandbox_kernel.engine.workspace import TransferError
 from sandbox_kernel.errors import SandboxError
-from sandbox_kernel.jupyter.directives import parse_cell
+from sandbox_kernel.files import host
+from sandbox_kernel.files.globs import check_pattern, selects
+from sandbox_kernel.files.rules import TransferRules
+from sandbox_kernel.jupyter.directives import Cell, parse_cell
 from sandbox_kernel.jupyter.history import CellHistory
 from sandbox_kernel.jupyter.outcome import CellFailure, classify, restart_reason
 from sandbox_kernel.jupyter.rich import iopub_message
@@ -74,11 +79,47 @@ class SandboxKernel(SandboxSettings, Kernel):
             sandbox = DockerSandbox(self.sandbox_limits, images=self.images(),
                                     runtime=self.runtime, warm=fresh)
             runner_class = SessionRunner if self.sandbox_mode == "session" else FreshRunner
-            self.runner = runner_class(sandbox, flavour.language, self.sandbox_limits)
+            self.runner = runner_class(
+                sandbox, flavour.language, self.sandbox_limits,
+                start_files=self._start_files if self.upload_on_start else None)
         except (TraitError, ValueError) as exc:
             self.config_error = f"invalid sandbox configuration: {exc}"
             self.log.error("%s", self.config_error)
         self.banner = self._describe(flavour.display_name)
+
+    # -- files --------------------------------------------------------------------------------
+
+    @property
+    def host_root(self) -> str:
+        """The host directory that %upload reads from and %download writes to."""
+        return os.path.abspath(self.files_root or os.getcwd())
+
+    def _start_files(self) -> dict[str, bytes]:
+        """``upload_on_start``'s files, read afresh for every new sandbox."""
+        return host.gather_all(self.upload_on_start, os.getcwd(), self.host_root,
+                               TransferRules.from_limits(self.sandbox_limits), skip_missing=True)
+
+    def _uploads(self, cell: Cell) -> dict[str, bytes]:
+        """The host files a cell's ``%upload`` lines name, read and checked (``ValueError``)."""
+        rules = TransferRules.from_limits(self.sandbox_limits)
+        files: dict[str, bytes] = {}
+        for transfer in cell.uploads:
+            files.update(host.gather(transfer.path, os.getcwd(), self.host_root, rules,
+                                     transfer.dest))
+        return rules.check_files(files)
+
+    def _save_downloads(self, cell: Cell, collected: dict[str, bytes],
+                        output: StreamBatcher) -> None:
+        """Write what a cell's ``%download`` lines asked for; report one line per directive."""
+        for transfer in cell.downloads:
+            pattern = check_pattern(transfer.path)
+            chosen = {name: data for name, data in collected.items()
+                      if selects(pattern, name)}
+            if not chosen:
+                raise TransferError(f"%download: no file in the sandbox matches "
+                                    f"{transfer.path!r}")
+            host.save(chosen, os.getcwd(), self.host_root, transfer.dest)
+            output.write("stdout", host.describe("downloaded", chosen) + "\n")
 
     def _describe(self, display_name: str) -> str:
         """The banner: what a cell runs in, with the limits actually in force."""
@@ -186,7 +227,8 @@ class SandboxKernel(SandboxSettings, Kernel):
             failure, result, timeout = await self._run(code, allow_stdin, parent, output,
                                                        on_display)
             if result is not None:
-                failure = self._report(result, timeout, output, notice is not None)
+                # A failed transfer after a cell that ran is still the cell's failure.
+                failure = self._report(result, timeout, output, notice is not None) or failure
         finally:
             output.close()
         self._receipts[parent["header"]["msg_id"]] = self._receipt(result)
@@ -220,6 +262,8 @@ class SandboxKernel(SandboxSettings, Kernel):
         try:
             cell = parse_cell(code)
             timeout = self.sandbox_limits.check_timeout(cell.timeout)
+            uploads = self._uploads(cell)
+            collect = [transfer.path for transfer in cell.downloads]
         except ValueError as exc:
             return CellFailure("ValueError", str(exc)), None, timeout
         on_input: InputCallback | None = None
@@ -233,8 +277,14 @@ class SandboxKernel(SandboxSettings, Kernel):
 
         try:
             result = await asyncio.to_thread(runner.execute, cell.code, timeout, output.write,
-                                             on_input, on_display)
-        except (SandboxError, ValueError) as exc:
+                                             on_input, on_display, uploads, collect)
+            if uploads:
+                output.write("stdout", host.describe("uploaded", uploads) + "\n")
+            if cell.downloads and result.ok:
+                self._save_downloads(cell, result.files, output)
+        except TransferError as exc:
+            return CellFailure("TransferError", str(exc)), exc.result, timeout
+        except (SandboxError, ValueError, OSError) as exc:
             return CellFailure(type(exc).__name__, str(exc)), None, timeout
         except Exception as exc:  # a bug of ours must still end in a reply, not a hung cell
             self.log.exception("the sandbox failed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from sandbox_kernel.engine.rich import DisplayCallback
@@ -16,6 +17,9 @@ from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import InputCallback, SandboxSession
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.result import ExecutionResult
+
+StartFiles = Callable[[], Mapping[str, bytes]]
+"""Gives the files every new sandbox starts with (the kernel's ``upload_on_start``)."""
 
 COMPLETE_START_WAIT = 10.0
 """How long a completion request waits for the sandbox to start (it has no state before)."""
@@ -32,7 +36,11 @@ class CellRunner(Protocol):
         on_output: OutputCallback,
         on_input: InputCallback | None,
         on_display: DisplayCallback | None = None,
-    ) -> ExecutionResult: ...
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
+    ) -> ExecutionResult:
+        """Run one cell; ``files`` go in first, ``collect`` globs come back in ``result.files``
+        (see ``DockerSandbox.run``)."""
 
     def interrupt(self) -> None: ...
 
@@ -51,8 +59,12 @@ class CellRunner(Protocol):
 class SessionRunner:
     """One ``SandboxSession`` for the kernel's lifetime; state persists between cells."""
 
-    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits) -> None:
+    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits,
+                 start_files: StartFiles | None = None) -> None:
         self.session: SandboxSession = sandbox.session(language, limits)
+        if start_files is not None:
+            # Every start: the first one, and each restart after the sandbox was lost.
+            self.session.on_start = lambda session: session.put_files(start_files())
         self._starter: threading.Thread | None = None
         self._start_error: BaseException | None = None
         self._closed = False
@@ -81,10 +93,12 @@ class SessionRunner:
         on_output: OutputCallback,
         on_input: InputCallback | None,
         on_display: DisplayCallback | None = None,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
     ) -> ExecutionResult:
         self.wait_started()
         result = self.session.execute(code, timeout, on_output=on_output, on_input=on_input,
-                                      on_display=on_display)
+                                      on_display=on_display, files=files, collect=collect)
         if result.state_lost:
             self.start()  # get the next cell's sandbox ready while the user reads the error
         return result
@@ -125,10 +139,12 @@ class SessionRunner:
 class FreshRunner:
     """A new container for every cell (``DockerSandbox.run``): nothing survives a cell."""
 
-    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits) -> None:
+    def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits,
+                 start_files: StartFiles | None = None) -> None:
         self.sandbox = sandbox
         self.language = language
         self.limits = limits
+        self.start_files = start_files
         self._running: str | None = None
 
     @property
@@ -150,11 +166,16 @@ class FreshRunner:
         on_output: OutputCallback,
         on_input: InputCallback | None,
         on_display: DisplayCallback | None = None,
+        files: Mapping[str, bytes] | None = None,
+        collect: Sequence[str] = (),
     ) -> ExecutionResult:
+        # Every cell is a new sandbox: it gets the start files too (the cell's own win).
+        uploads = {**(self.start_files() if self.start_files else {}), **(files or {})}
         # One-shot programs get an empty stdin: input() sees EOF whatever the frontend allows.
         try:
             return self.sandbox.run(self.language, code, timeout, self.limits,
-                                    on_output=on_output, on_start=self._started)
+                                    on_output=on_output, on_start=self._started,
+                                    files=uploads, collect=collect)
         finally:
             self._running = None
 

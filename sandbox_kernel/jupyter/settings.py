@@ -8,7 +8,7 @@ Values are checked by ``Limits`` itself, so the kernels accept exactly what the 
 
 from __future__ import annotations
 
-from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, Union, default
+from traitlets import Dict, Enum, Float, Int, List, TraitError, Unicode, Union, default
 from traitlets.config import Configurable
 
 from sandbox_kernel.config import MODES, Config, load_config
@@ -83,6 +83,40 @@ class SandboxSettings(Configurable):
              "when unset. Environment: SANDBOX_KERNEL_RUNTIME.",
     ).tag(config=True)
 
+    files_root = Unicode(
+        None,
+        allow_none=True,
+        help="The host directory %upload may read from and %download may write to (symlinks "
+             "leading outside it are refused); default: the kernel's working directory, i.e. "
+             "the notebook's folder. Environment: SANDBOX_KERNEL_FILES_ROOT.",
+    ).tag(config=True)
+
+    upload_on_start = List(
+        Unicode(),
+        help="Host globs (relative to the kernel's working directory) copied into every new "
+             "sandbox: at start and after each restart, so that 'Run all' works on notebooks "
+             "that read data files next to them, e.g. ['data/**']. Patterns matching nothing "
+             "are skipped. Environment: SANDBOX_KERNEL_UPLOAD_ON_START (separated by ':').",
+    ).tag(config=True)
+
+    max_files = Int(
+        _DEFAULTS.max_files,
+        help=f"Files per transfer (%upload, %download, upload_on_start), default "
+             f"{_DEFAULTS.max_files}. Environment: SANDBOX_KERNEL_MAX_FILES.",
+    ).tag(config=True)
+
+    @default("files_root")
+    def _default_files_root(self) -> str | None:
+        return _config().files_root
+
+    @default("upload_on_start")
+    def _default_upload_on_start(self) -> list[str]:
+        return list(_config().upload_on_start)
+
+    @default("max_files")
+    def _default_max_files(self) -> int:
+        return _config().limits.max_files
+
     max_timeout = Float(
         _DEFAULTS.max_timeout,
         help=f"The operator's ceiling on one cell's timeout in seconds (default "
@@ -126,7 +160,7 @@ class SandboxSettings(Configurable):
         """The configured limits; ``ValueError`` or ``TraitError`` says what is wrong."""
         return _config().limits.with_overrides(
             memory=self.memory, cpus=self.cpus, pids=self.pids, max_timeout=self.max_timeout,
-            timeout=self.timeout, max_output=self.max_output,
+            timeout=self.timeout, max_output=self.max_output, max_files=self.max_files,
         )
 
     def images(self) -> dict[str, str]:

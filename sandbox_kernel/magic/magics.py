@@ -18,11 +18,12 @@ import argparse
 import atexit
 import contextlib
 import keyword
+import os
 import re
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from IPython.core import magic_arguments
@@ -40,7 +41,12 @@ from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
 from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import SandboxSession
+from sandbox_kernel.engine.workspace import TransferError
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.files import host
+from sandbox_kernel.files.globs import check_patterns, selects
+from sandbox_kernel.files.rules import TransferRules
+from sandbox_kernel.flavours import image_reference
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.magic.display import show_rich_outputs
@@ -240,6 +246,10 @@ class CellRequest:
     err: str | None
     result: str | None
     raise_error: bool
+    files: dict[str, bytes]
+    """``--upload``: host files read (and checked) before any container exists."""
+    collect: list[str]
+    """``--download``: sandbox globs, saved to the current directory after the run."""
 
 
 # -- the magics -----------------------------------------------------------------------------------
@@ -278,7 +288,7 @@ class SandboxMagics(Magics):
         return engine
 
     def image_for(self, language: Language, images: dict[str, str]) -> str:
-        return images.get(language.name) or load_config().image_for(language)
+        return image_reference(images.get(language.name) or load_config().image_for(language))
 
     def shutdown(self) -> None:
         """Close every session (removing its container); safe to call more than once."""
@@ -298,7 +308,7 @@ class SandboxMagics(Magics):
     @_usage_line(
         "%%sandbox LANGUAGE [--timeout S] [--memory M] [--cpus C] [--image IMG]\n"
         "                  [--session NAME] [--out VAR] [--err VAR] [--result VAR]\n"
-        "                  [--no-raise-error]\n"
+        "                  [--no-raise-error] [--upload PATH ...] [--download GLOB ...]\n"
         "  %%sandbox LANGUAGE [options] CODE")
     @_argument("language", help="python, bash or node (aliases: python3, sh, js, nodejs, ...)")
     @_argument("--timeout", type=float, metavar="S",
@@ -319,6 +329,13 @@ class SandboxMagics(Magics):
                help="Store the ExecutionResult (exit_code, timed_out, ...) in the variable VAR.")
     @_argument("--no-raise-error", action="store_false", dest="raise_error",
                help="Do not raise when the program fails; only print the failure on stderr.")
+    @_argument("--upload", action="append", default=[], metavar="PATH",
+               help="Copy host files (globs allowed, relative to the current directory, which "
+                    "they may not leave) into the sandbox's working directory first; "
+                    "repeatable.")
+    @_argument("--download", action="append", default=[], metavar="GLOB",
+               help="After the run, copy the sandbox's files matching GLOB into the current "
+                    "directory under their sandbox names; repeatable.")
     @no_var_expand
     @line_cell_magic
     def sandbox(self, line: str, cell: str | None = None) -> SandboxValue | None:
@@ -380,10 +397,17 @@ class SandboxMagics(Magics):
             timeout = limits.check_timeout(
                 args.timeout if args.timeout is not None else self.limits.timeout)
             limits.check_code(code)
+            rules = TransferRules.from_limits(limits)
+            cwd = os.getcwd()
+            files: dict[str, bytes] = {}
+            for pattern in args.upload:
+                files.update(host.gather(pattern, cwd, cwd, rules))
+            files = rules.check_files(files)
+            collect = check_patterns(args.download)
         except ValueError as exc:
             raise _usage(exc) from None
         return CellRequest(language, code, timeout, limits, images, name, args.out, args.err,
-                           args.result, args.raise_error)
+                           args.result, args.raise_error, files, collect)
 
     def _check_session_options(
         self,
@@ -419,7 +443,8 @@ class SandboxMagics(Magics):
                 outcome = run_here(
                     lambda on_output: engine.run(request.language.name, request.code,
                                                  request.timeout, request.limits,
-                                                 on_output=on_output),
+                                                 on_output=on_output, files=request.files,
+                                                 collect=request.collect),
                     writer.write)
             else:
                 outcome = self._run_in_session(engine, request, writer)
@@ -447,7 +472,8 @@ class SandboxMagics(Magics):
 
         def work(on_output: OutputCallback) -> ExecutionResult:
             return session.execute(request.code, request.timeout, on_output=on_output,
-                                   on_display=rich.append)
+                                   on_display=rich.append, files=request.files,
+                                   collect=request.collect)
 
         outcome = run_in_worker(work, SessionStopper(session), writer.write)
         outcome.rich = rich
@@ -461,6 +487,12 @@ class SandboxMagics(Magics):
 
     def _report(self, request: CellRequest, outcome: Outcome) -> SandboxValue | None:
         result = outcome.result
+        if isinstance(outcome.error, TransferError) and outcome.error.result is not None:
+            # The program ran; its files could not come back: report the run, then the error.
+            result = outcome.result = outcome.error.result
+            self._report(replace(request, collect=[]),
+                         Outcome(result=result, output=outcome.output))
+            raise SandboxMagicError(str(outcome.error)) from None
         if outcome.error is not None and not outcome.interrupted:
             error = outcome.error
             if isinstance(error, ValueError):
@@ -479,8 +511,12 @@ class SandboxMagics(Magics):
             user_ns[request.result] = result
         if result is not None and result.notice:
             print(f"[sandbox] {result.notice}", file=sys.stderr, flush=True)
+        if request.files:
+            print(host.describe("uploaded", request.files), flush=True)
         cause = failure_cause(result, timeout=request.timeout, interrupted=outcome.interrupted,
                               killed=outcome.killed)
+        if cause is None and result is not None and request.collect:
+            self._save_downloads(request, result.files)
         if cause is not None:
             failure = SandboxCellError(
                 f"{cell_label(request.language, request.session)} failed: {cause}", result)
@@ -494,6 +530,21 @@ class SandboxMagics(Magics):
             return SandboxValue(result.value)
         return None
 
+    @staticmethod
+    def _save_downloads(request: CellRequest, files: dict[str, bytes]) -> None:
+        """Write the ``--download`` files into the current directory (which they may not
+        leave), with a one-line report; a glob that matched nothing is an error."""
+        for pattern in request.collect:
+            if not any(selects(pattern, name) for name in files):
+                raise SandboxMagicError(f"--download: no file in the sandbox matches "
+                                        f"{pattern!r}")
+        cwd = os.getcwd()
+        try:
+            host.save(files, cwd, cwd)
+        except (ValueError, OSError) as exc:
+            raise SandboxMagicError(f"--download: {exc}") from None
+        print(host.describe("downloaded", files), flush=True)
+
     # -- %sandbox_config ------------------------------------------------------------------------
 
     @_with_parser
@@ -502,6 +553,8 @@ class SandboxMagics(Magics):
     @_argument("--cpus", type=float, metavar="C", help="CPU limit, e.g. 0.5.")
     @_argument("--pids", type=int, metavar="N", help="Process/thread limit.")
     @_argument("--max-output", metavar="SIZE", help="Output kept per stream, e.g. 1m.")
+    @_argument("--max-files", type=int, metavar="N",
+               help="Files per --upload/--download transfer (default 1000).")
     @_argument("--image", action="append", metavar="LANGUAGE=IMAGE",
                help="Use IMAGE for LANGUAGE (repeatable); LANGUAGE= restores the default.")
     @_argument("--runtime", metavar="RUNTIME",
@@ -527,7 +580,8 @@ class SandboxMagics(Magics):
         try:
             limits = limits.with_overrides(timeout=args.timeout, memory=args.memory,
                                            cpus=args.cpus, pids=args.pids,
-                                           max_output=args.max_output)
+                                           max_output=args.max_output,
+                                           max_files=args.max_files)
         except ValueError as exc:
             raise _usage(exc) from None
         for item in args.image or []:

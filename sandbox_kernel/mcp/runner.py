@@ -24,11 +24,21 @@ from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import SandboxSession
+from sandbox_kernel.engine.workspace import TransferError
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.files.globs import check_patterns
+from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import LANGUAGES, resolve_language
 from sandbox_kernel.limits import Limits
 from sandbox_kernel.mcp.audit import AuditLog, code_sha256, limits_record, timestamp
 from sandbox_kernel.mcp.displays import display_content
+from sandbox_kernel.mcp.files import (
+    CollectedFile,
+    audit_files,
+    decode_files,
+    mcp_limits,
+    shape_files,
+)
 from sandbox_kernel.result import ExecutionResult
 
 MAX_LABEL = 200
@@ -50,6 +60,10 @@ class ExecOutput(TypedDict):
     session: NotRequired[str]
     value: NotRequired[str]
     notice: NotRequired[str]
+    files: NotRequired[list[CollectedFile]]
+    """The collected files (``collect``), text or base64, each with MIME type and SHA-256."""
+    filesError: NotRequired[str]
+    """Why collecting failed (over a limit, a link): the run itself is still reported."""
     html: NotRequired[list[str]]
     """Sanitized HTML the call displayed (e.g. a DataFrame), in order."""
     images: NotRequired[int]
@@ -76,8 +90,12 @@ class ServerConfig:
     max_sessions: int = DEFAULT_MAX_SESSIONS
     audit_log: str | None = None
     runtime: str | None = None
+    images: dict[str, str] = field(default_factory=dict)
+    """Image per language (a flavour name, a derived image's tag, ...); the built one otherwise."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "images", {
+            resolve_language(name).name: image for name, image in self.images.items()})
         names = tuple(dict.fromkeys(resolve_language(name).name for name in self.languages))
         if not names:
             raise ValueError("at least one language must be enabled")
@@ -96,6 +114,9 @@ class ExecRequest:
     timeout: float | None = None
     label: str | None = None
     session: str | None = None
+    files: dict[str, str] | None = None
+    files_base64: bool = False
+    collect: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,8 @@ class _Job:
     timeout: float
     received: float
     """``time.monotonic()`` when the call arrived: the queue wait is measured from here."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    collect: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -116,7 +139,8 @@ class _NamedSession:
     """Held while a cell is queued or running, so a second call waits without taking a worker."""
 
 
-def shape_output(result: ExecutionResult, session: str | None = None) -> ExecOutput:
+def shape_output(result: ExecutionResult, session: str | None = None,
+                 collected: bool = False, files_error: str | None = None) -> ExecOutput:
     """The tool result. An exception in a session cell is only in ``result.error``: the agent
     reads ``error``, so its traceback is appended there, after whatever the cell wrote to stderr."""
     error = result.stderr
@@ -141,12 +165,17 @@ def shape_output(result: ExecutionResult, session: str | None = None) -> ExecOut
         output["value"] = result.value
     if result.notice:
         output["notice"] = result.notice
+    if collected:
+        output["files"] = shape_files(result.files)
+    if files_error is not None:
+        output["filesError"] = files_error
     return output
 
 
-def tool_reply(result: ExecutionResult, session: str | None = None) -> ToolReply:
+def tool_reply(result: ExecutionResult, session: str | None = None, collected: bool = False,
+               files_error: str | None = None) -> ToolReply:
     """``shape_output`` plus what the call displayed: images apart, HTML as text, counts."""
-    output = shape_output(result, session)
+    output = shape_output(result, session, collected, files_error)
     shown = display_content(result.displays)
     if shown.html:
         output["html"] = shown.html
@@ -178,10 +207,13 @@ class ExecService:
         audit: AuditLog | None = None,
     ) -> None:
         self.config = config
-        self.sandbox = sandbox or DockerSandbox(config.limits, runtime=config.runtime)
+        self.limits = mcp_limits(config.limits)
+        """The configured limits, transfers capped to what one MCP message carries."""
+        self.sandbox = sandbox or DockerSandbox(self.limits, images=config.images,
+                                                 runtime=config.runtime)
         self.audit = audit or AuditLog(config.audit_log)
         self._pool = ThreadPoolExecutor(config.max_concurrent, thread_name_prefix="sandbox-exec")
-        self._futures: set[Future[ExecutionResult]] = set()
+        self._futures: set[Future[tuple[ExecutionResult, str | None]]] = set()
         self._sessions: SessionRegistry[tuple[str, str], _NamedSession] = SessionRegistry(
             config.max_sessions, lambda key: f"{key[1]!r} ({key[0]})")
         self._count_lock = threading.Lock()
@@ -202,17 +234,19 @@ class ExecService:
         except ValueError as exc:
             self._audit(request, None, outcome="rejected", error=str(exc))
             raise
+        collected = bool(job.collect)
         if named is None:
-            return tool_reply(await self._submit(job, None))
+            result, files_error = await self._submit(job, None)
+            return tool_reply(result, None, collected, files_error)
         async with named.lock:
             try:
-                result = await self._submit(job, named.session)
+                result, files_error = await self._submit(job, named.session)
             except SandboxError:
                 if named.session.starts == 0:  # never started: it must not take a session slot
                     self._sessions.pop(named.key)
                     named.session.close()
                 raise
-        return tool_reply(result, request.session)
+        return tool_reply(result, request.session, collected, files_error)
 
     def _validate(self, request: ExecRequest) -> _Job:
         received = time.monotonic()
@@ -231,7 +265,11 @@ class ExecService:
             raise ValueError(f"label must be a string of at most {MAX_LABEL} characters")
         if request.session is not None:
             check_session_name(request.session)
-        return _Job(request, language, timeout, received)
+        rules = TransferRules.from_limits(self.limits)
+        files = rules.check_files(decode_files(request.files, request.files_base64)
+                                  ) if request.files else {}
+        collect = check_patterns(request.collect) if request.collect else []
+        return _Job(request, language, timeout, received, files, collect)
 
     def _named_session(self, job: _Job) -> _NamedSession:
         """Sessions are per (language, name): "work" in Python and "work" in Bash are two."""
@@ -240,10 +278,13 @@ class ExecService:
         named = self._sessions.get(key)
         if named is not None:
             return named
-        named = _NamedSession(key, self.sandbox.session(job.language), asyncio.Lock())
+        named = _NamedSession(key, self.sandbox.session(job.language, self.limits),
+                              asyncio.Lock())
         return self._sessions.add(key, named)
 
-    async def _submit(self, job: _Job, session: SandboxSession | None) -> ExecutionResult:
+    async def _submit(
+        self, job: _Job, session: SandboxSession | None
+    ) -> tuple[ExecutionResult, str | None]:
         if self._closing.is_set():
             raise SandboxError("the MCP server is shutting down")
         try:
@@ -255,7 +296,9 @@ class ExecService:
         # Cancelling the await (the client gave up) drops a queued job; a running one finishes.
         return await asyncio.wrap_future(future)
 
-    def _run_job(self, job: _Job, session: SandboxSession | None) -> ExecutionResult:
+    def _run_job(
+        self, job: _Job, session: SandboxSession | None
+    ) -> tuple[ExecutionResult, str | None]:
         """Runs in a worker thread: the slot is this thread, held until the sandbox is gone."""
         started = time.time()
         queued_ms = (time.monotonic() - job.received) * 1000.0
@@ -267,19 +310,28 @@ class ExecService:
         with self._count_lock:
             self._running += 1
             timing["concurrent"] = self._running
+        files_error: str | None = None
         try:
-            if session is None:
-                result = self.sandbox.run(job.language, job.request.code, job.timeout)
-            else:
-                result = session.run(job.request.code, job.timeout)
+            try:
+                if session is None:
+                    result = self.sandbox.run(job.language, job.request.code, job.timeout,
+                                              files=job.files, collect=job.collect)
+                else:
+                    result = session.run(job.request.code, job.timeout, files=job.files,
+                                         collect=job.collect)
+            except TransferError as exc:
+                if exc.result is None:
+                    raise
+                result, files_error = exc.result, str(exc)
         except Exception as exc:
             self._audit(job.request, job, outcome="failed", error=str(exc), **timing)
             raise
         finally:
             with self._count_lock:
                 self._running -= 1
-        self._audit(job.request, job, result=result, outcome=_outcome(result), **timing)
-        return result
+        self._audit(job.request, job, result=result, outcome=_outcome(result),
+                    files_error=files_error, **timing)
+        return result, files_error
 
     def _audit(
         self,
@@ -289,6 +341,7 @@ class ExecService:
         outcome: str,
         result: ExecutionResult | None = None,
         error: str | None = None,
+        files_error: str | None = None,
         **timing: Any,
     ) -> None:
         code = request.code if isinstance(request.code, str) else ""
@@ -311,6 +364,12 @@ class ExecService:
             "concurrent": None,
         }
         record.update(timing)
+        if job is not None and job.files:
+            record["files_in"] = audit_files(job.files)
+        if result is not None and result.files:
+            record["files_out"] = audit_files(result.files)
+        if files_error is not None:
+            record["files_error"] = files_error
         if error is not None:
             record["error"] = error
         self.audit.write(record)

@@ -32,12 +32,14 @@ from sandbox_kernel.engine.registry import SESSION_NAME
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.languages import LANGUAGES
 from sandbox_kernel.limits import format_size
+from sandbox_kernel.mcp.files import IMAGE_TYPES, MCP_MAX_BYTES, MCP_MAX_FILES
 from sandbox_kernel.mcp.runner import (
     MAX_LABEL,
     ExecOutput,
     ExecRequest,
     ExecService,
     ServerConfig,
+    ToolReply,
 )
 
 SERVER_NAME = "sandbox-kernel"
@@ -57,8 +59,25 @@ def tool_description(config: ServerConfig) -> str:
         f"files between calls in one sandbox per (language, session name). The result gives "
         f"stdout as 'output', stderr (and a session's traceback) as 'error', and 'exitCode', "
         f"'executionTime' (ms), 'timedOut', 'oomKilled', 'truncated'. A program that fails is "
-        f"a normal result with a non-zero exitCode; invalid arguments are a tool error."
+        f"a normal result with a non-zero exitCode; invalid arguments are a tool error. "
+        f"'files' puts files in the working directory first; 'collect' (globs) returns the "
+        f"files the program wrote as 'files' (text, or base64 with mimeType; images are also "
+        f"attached as images), at most {MCP_MAX_FILES} files and {format_size(MCP_MAX_BYTES)}."
     )
+
+
+def tool_result(reply: ToolReply) -> CallToolResult:
+    """The structured result, its JSON copy for older clients, then as image content the model
+    can see: each collected image file and each image the call displayed (plots)."""
+    output = reply.output
+    content: list[ContentBlock] = [TextContent(type="text", text=json.dumps(output))]
+    for entry in output.get("files", []):
+        if entry.get("mimeType") in IMAGE_TYPES and "base64" in entry:
+            content.append(ImageContent(type="image", data=entry["base64"],
+                                        mime_type=entry["mimeType"]))
+    content += [ImageContent(type="image", data=data, mime_type=mime)
+                for mime, data in reply.images]
+    return CallToolResult(content=content, structured_content=dict(output))
 
 
 def _display_names(config: ServerConfig) -> str:
@@ -112,18 +131,24 @@ def build_server(service: ExecService) -> MCPServer[None]:
             description="Name of a persistent sandbox: calls with the same language and name "
                         "share variables and files. Omit for a fresh sandbox per call.",
             json_schema_extra={"pattern": f"^{SESSION_NAME.pattern}$"})] = None,
+        files: Annotated[dict[str, str] | None, Field(
+            description="Files to place in the working directory before the code runs: "
+                        "relative file name -> content (UTF-8 text, or base64 when "
+                        f"files_base64 is true). At most {MCP_MAX_FILES} files and "
+                        f"{format_size(MCP_MAX_BYTES)}.")] = None,
+        files_base64: Annotated[bool, Field(
+            description="The contents in 'files' are base64 (for binary files).")] = False,
+        collect: Annotated[list[str] | None, Field(
+            description="Glob patterns relative to the working directory (e.g. 'out/*.csv', "
+                        "'**/*.png'): the matching files are returned in 'files'.")] = None,
     ) -> Annotated[CallToolResult, ExecOutput]:
-        request = ExecRequest(language, code, timeout, label, session)
+        request = ExecRequest(language, code, timeout, label, session, files, files_base64,
+                              collect)
         try:
             reply = await service.execute(request)
         except (ValueError, SandboxError) as exc:
             raise ToolError(str(exc)) from None
-        # The structured result, its JSON copy for older clients, then the displayed images.
-        content: list[ContentBlock] = [
-            TextContent(type="text", text=json.dumps(reply.output, ensure_ascii=False))]
-        content += [ImageContent(type="image", data=data, mime_type=mime)
-                    for mime, data in reply.images]
-        return CallToolResult(content=content, structured_content=dict(reply.output))
+        return tool_result(reply)
 
     server.add_tool(
         sandbox_exec,

@@ -523,3 +523,14 @@ def test_random_svg_documents_come_out_clean(svg_body: str) -> None:
     shown = POLICY.display({"image/svg+xml": document}, {}, OutputBudget())
     if shown is not None:
         assert bundle_problems(shown.data) == [], svg_body
+
+
+def test_a_markup_macro_split_by_a_tag_is_still_refused() -> None:
+    # Found by hypothesis: Markdown turns the URL into a link, so the browser sees the text node
+    # "\href" followed by an <a> element.
+    policy = OutputPolicy()
+    budget = policy.budget()
+    shown = policy.display({"text/markdown": "\\hrefhttps://evil.example/x", "text/plain": "x"},
+                           {}, budget)
+    assert shown is not None and set(shown.data) == {"text/plain"}
+    assert any("\\href" in note for note in budget.take_notes())

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from sandbox_kernel.backends import Attachment, ContainerInfo, ContainerSpec, FrameHandler
+from sandbox_kernel.backends import (
+    Attachment,
+    ContainerInfo,
+    ContainerSpec,
+    ExecOutput,
+    FrameHandler,
+)
 from sandbox_kernel.backends.docker.attach import AttachPump
 from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
+from sandbox_kernel.backends.docker.exec import run_exec
 from sandbox_kernel.backends.docker.spec import create_kwargs
 
 _GONE = (docker.errors.NotFound,)
@@ -67,6 +74,12 @@ class DockerBackend:
             self.api.start(container_id)
         except Exception as exc:
             raise translate(exc) from None
+
+    def exec(self, container_id: str, command: list[str], stdin: bytes, *, user: str,
+             workdir: str, environment: Mapping[str, str], stdout_cap: int,
+             timeout: float) -> ExecOutput:
+        return run_exec(self.api, container_id, command, stdin, user=user, workdir=workdir,
+                        environment=environment, stdout_cap=stdout_cap, timeout=timeout)
 
     def signal(self, container_id: str, signal: str) -> None:
         # Not running any more (or being removed): nothing to signal.
