@@ -174,6 +174,17 @@ class Watch:
         dialog.dismiss()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def every_cell_rendered(lab: JupyterLab) -> None:
+    """JupyterLab 4 skips the rendering of notebook cells out of view by default (windowing mode
+    "contentVisibility"); here every cell is attached and rendered as if on screen ("none"), so
+    each payload meets the browser as a person scrolling through the notebook would let it."""
+    settings = (Path(lab.env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "notebook-extension"
+                / "tracker.jupyterlab-settings")
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps({"windowingMode": "none"}))
+
+
 @pytest.fixture
 def watch(page: Page, lab: JupyterLab) -> Iterator[Watch]:
     """Installed before the page loads anything: the init script, the request log, the route
@@ -262,6 +273,9 @@ def test_hostile_outputs_run_no_script_and_load_nothing(
     page.wait_for_timeout(3_000)
     shot("hostile-top")
 
+    skipped = notebook.panel.locator(".jp-Notebook .jp-Cell").evaluate_all(
+        "cells => cells.filter(c => getComputedStyle(c).contentVisibility !== 'visible').length")
+    assert skipped == 0, f"{skipped} cells are not rendered (windowing)"
     cells = collect_outputs(notebook)
     assert len(cells) == len(payloads)
     (shot.directory / "outputs.json").write_text(json.dumps(
