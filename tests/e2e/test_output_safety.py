@@ -144,13 +144,14 @@ def write_notebook(path: Path, cells: list[str], kernel: str = "sandbox-python")
 
 @dataclass
 class Watch:
-    """Everything the browser context requested, every dialog, and what left the server's
-    origin (aborted)."""
+    """Everything the browser context requested, what left the server's origin (aborted),
+    every dialog and every new window."""
 
     origin: str
     requests: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
+    popups: list[str] = field(default_factory=list)
 
     def allowed(self, url: str) -> bool:
         if url.startswith(("data:", "blob:")):
@@ -168,6 +169,9 @@ class Watch:
             route.continue_()
         else:
             route.abort("blockedbyclient")
+
+    def on_page(self, page: Page) -> None:
+        self.popups.append(page.url[:200])
 
     def on_dialog(self, dialog: Dialog) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message[:200]}")
@@ -194,6 +198,7 @@ def watch(page: Page, lab: JupyterLab) -> Iterator[Watch]:
     page.context.on("request", watch.on_request)
     page.context.route("**/*", watch.on_route)
     page.on("dialog", watch.on_dialog)
+    page.context.on("page", watch.on_page)  # a window.open() or target=_blank
     yield watch
 
 
@@ -299,6 +304,7 @@ def test_hostile_outputs_run_no_script_and_load_nothing(
         shot(f"hostile-{name}")
 
     assert not watch.dialogs, f"a dialog opened: {watch.dialogs}"
+    assert not watch.popups, f"a window opened: {watch.popups}"
     assert not flags_in_frames(page), f"script ran: {flags_in_frames(page)}"
     assert not watch.foreign, f"requests outside {watch.origin}: {watch.foreign}"
     assert watch.requests and all(watch.allowed(url) for url in watch.requests)
@@ -424,5 +430,5 @@ def test_legitimate_outputs_render(
 
     stderr = notebook.panel.locator('[data-mime-type="application/vnd.jupyter.stderr"]')
     assert stderr.count() == 0, f"notes or errors: {stderr.all_inner_texts()}"
-    assert not watch.dialogs and not flags_in_frames(page)
+    assert not watch.dialogs and not watch.popups and not flags_in_frames(page)
     assert not watch.foreign, f"requests outside {watch.origin}: {watch.foreign}"
