@@ -19,8 +19,9 @@ GiB = 1024 * MiB
 DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 120.0
 
-SIZE_FIELDS = frozenset({"memory", "max_output", "max_code", "tmp_size", "workdir_size",
-                         "max_file_size", "max_transfer_file", "max_transfer_total"})
+SIZE_FIELDS = frozenset({"memory", "max_output", "max_code", "max_message", "tmp_size",
+                         "workdir_size", "max_file_size", "max_transfer_file",
+                         "max_transfer_total"})
 """Fields given in bytes, which also accept sizes like ``"256m"``."""
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
@@ -106,6 +107,8 @@ class Limits:
     max_output: int = 1 * MiB
     """Cap per stream (stdout, stderr) per run, in bytes; the rest is drained and dropped."""
     max_code: int = 10 * MiB
+    max_message: int = 4 * MiB
+    """Largest driver message (one protocol frame's JSON) the host parses, in bytes."""
     tmp_size: int = 64 * MiB
     workdir_size: int = 64 * MiB
     nofile: int = 256
@@ -131,6 +134,8 @@ class Limits:
         _check_number("timeout", self.timeout, 0.001, self.max_timeout)
         _check_number("max_output", self.max_output, 1 * KiB, 1 * GiB, integer=True)
         _check_number("max_code", self.max_code, 1 * KiB, 256 * MiB, integer=True)
+        # A frame's SIZE has at most 7 digits (drivers/PROTOCOL.md).
+        _check_number("max_message", self.max_message, 1 * KiB, 8 * MiB, integer=True)
         _check_number("tmp_size", self.tmp_size, 1 * MiB, 64 * GiB, integer=True)
         _check_number("workdir_size", self.workdir_size, 1 * MiB, 64 * GiB, integer=True)
         _check_number("nofile", self.nofile, 16, 1_048_576, integer=True)

@@ -9,6 +9,7 @@ a SandboxUnavailable. A handful of real runs then push fuzzed bytes through a li
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 
 from sandbox_kernel import DockerSandbox, Limits, SandboxError, SandboxUnavailable
 from sandbox_kernel.backends.docker.attach import FrameDemuxer
-from sandbox_kernel.engine.streams import CappedStream, MarkerScanner
+from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.streams import CappedStream
 from sandbox_kernel.languages import ALIASES, LANGUAGES
 from sandbox_kernel.limits import _SIZE_RE
 
@@ -180,34 +182,40 @@ def test_capped_stream_byte_by_byte_equals_one_chunk(data: bytes) -> None:
     assert by_byte == one == data.decode("utf-8", errors="replace")
 
 
-TOKEN = b"\x1e\x1f" + b"0123456789abcdef" * 2 + b"\x1f"
-# Text may contain any byte, token look-alikes included, but never the whole token.
+NONCE = "0123456789abcdef" * 2
+HEADER = b"\x1e\x1f" + NONCE.encode() + b"\x1f"
+# Text may contain any byte, header look-alikes included, but never a whole frame header.
 texts = st.one_of(
     st.binary(max_size=120),
-    st.lists(st.sampled_from([b"\x1e", b"\x1f", b"\x1e\x1f", TOKEN[:-1], TOKEN[:10], b"0", b"\n",
-                              b"x", b"\x1e\x1f0123"]), max_size=20).map(b"".join),
-).filter(lambda t: TOKEN not in t)
-messages = st.binary(max_size=80).map(lambda m: m.replace(b"\n", b" "))
+    st.lists(st.sampled_from([b"\x1e", b"\x1f", b"\x1e\x1f", HEADER[:-1], HEADER[:10], b"0",
+                              b"\n", b"x", b"\x1e\x1f0123", HEADER + b"12", HEADER + b"x\x1f"]),
+             max_size=20).map(b"".join),
+)
+messages = st.binary(max_size=80)
+ANY_HEADER = re.compile(rb"\x1e\x1f[0-9a-f]{32}\x1f[0-9]{1,7}\x1f")
 
 
 @settings(max_examples=400, deadline=None)
 @given(parts=st.lists(st.tuples(texts, messages), max_size=8), tail=texts, cuts=cut_points)
-def test_marker_scanner_separates_messages_from_any_text_under_any_chunking(
+def test_frame_scanner_separates_messages_from_any_text_under_any_chunking(
     parts: list[tuple[bytes, bytes]], tail: bytes, cuts: list[int]
 ) -> None:
-    wire = b"".join(text + TOKEN + message + b"\n" for text, message in parts) + tail
-    if TOKEN in b"".join(text for text, _ in parts) + tail:
-        return  # adjacent pieces formed a token after all: not user text
-    scanner = MarkerScanner(TOKEN)
-    text_out, markers = b"", []
+    def frame(body: bytes) -> bytes:
+        return HEADER + str(len(body)).encode() + b"\x1f" + body + b"\n"
+
+    wire = b"".join(text + frame(message) for text, message in parts) + tail
+    if any(ANY_HEADER.search(text) for text in [t for t, _ in parts] + [tail]):
+        return  # the text formed a header itself: not user text
+    scanner = FrameScanner(1 << 20, NONCE)
+    text_out, bodies = b"", []
     for chunk in chunked(wire, cuts):
-        for kind, data in scanner.feed(chunk):
-            if kind == "text":
-                text_out += data
+        for item in scanner.feed(chunk):
+            if isinstance(item, Text):
+                text_out += item.data
             else:
-                markers.append(data)
+                bodies.append(item.body)
     text_out += scanner.drain()
-    assert markers == [message for _, message in parts]
+    assert bodies == [message for _, message in parts]
     assert text_out == b"".join(text for text, _ in parts) + tail
 
 

@@ -1,8 +1,9 @@
 # sandbox-kernel one-shot wrapper, run as PID 1's child with
 #   sh -c "<this file>" sh PROGRAM_PATH SITECUSTOMIZE INTERPRETER [ARG...]
 # It waits for "SIZE TOKEN\n" and SIZE bytes of program on stdin, saves them to PROGRAM_PATH and
-# runs INTERPRETER [ARG...] PROGRAM_PATH with an empty stdin. When the program ends it writes
-# RS US TOKEN US "STATUS OOM" LF on stdout and on stderr: the run is over as soon as both arrive,
+# runs INTERPRETER [ARG...] PROGRAM_PATH with an empty stdin. When the program ends it writes one
+# frame of the driver protocol (drivers/PROTOCOL.md), RS US TOKEN US SIZE US {"status":STATUS,
+# "oom":OOM} LF, on stdout and on stderr: the run is over as soon as both arrive,
 # without waiting for Docker to notice the exit. OOM is 1 when the cgroup's own count of OOM kills
 # (v1 and v2) says the SIGKILL came from the OOM killer (Docker's flag is sometimes never set when
 # several sandboxes run out at once). SITECUSTOMIZE, when not empty, is installed for Python (see
@@ -29,8 +30,9 @@ read -r size token keep && head -c "$size" > "$program" && {
             done < "$f"
         done
     fi
-    printf '\036\037%s\037%d %d\n' "$token" "$status" "$oom"
-    printf '\036\037%s\037%d %d\n' "$token" "$status" "$oom" >&2
+    body='{"status":'$status',"oom":'$oom'}'
+    printf '\036\037%s\037%d\037%s\n' "$token" "${#body}" "$body"
+    printf '\036\037%s\037%d\037%s\n' "$token" "${#body}" "$body" >&2
     if [ "$keep" = keep ]; then
         kill -KILL -1 2>/dev/null
         kill -KILL -1 2>/dev/null

@@ -6,19 +6,24 @@
 # publisher and display hook that write protocol frames instead of ZMQ messages. Without IPython a
 # small plain runner keeps the interpreter's state and reports IPython syntax as unavailable.
 #
-# Layout: framing (send, read_request) | process set-up | plain runner | IPython runner | serve.
+# Layout: framing (send, read_control, read_request) | process set-up | plain runner |
+# IPython runner | serve.
 import builtins
+import hashlib
 import io
 import json
 import os
+import queue
 import signal
 import sys
+import threading
 import types
 
-# -- framing -----------------------------------------------------------------------------------
+# -- framing (PROTOCOL.md, version 2) ----------------------------------------------------------
 
-TOKEN = b"\x1e\x1f" + sys.argv[1].encode() + b"\x1f"
-state = {"allow_stdin": False, "cell": "0", "loop": None, "error": None, "payload": []}
+BOOT_NONCE = sys.argv[1]
+state = {"allow_stdin": False, "nonce": BOOT_NONCE, "loop": None, "error": None}
+requests = queue.Queue()
 
 
 def _json_default(value):
@@ -30,26 +35,44 @@ def _json_default(value):
 
 
 def send(message, stream=1):
-    """Write one frame about the current request; flushes the user's streams first."""
+    """One frame about the current request: RS US NONCE US SIZE US JSON LF, written whole;
+    flushes the user's streams first so that frames and text keep their order."""
     for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             f.flush()
         except Exception:
             pass
-    message = dict(message, id=state["cell"])
-    data = TOKEN + json.dumps(message, default=_json_default).encode() + b"\n"
+    body = json.dumps(message, default=_json_default).encode()
+    data = b"\x1e\x1f%s\x1f%d\x1f%s\n" % (state["nonce"].encode(), len(body), body)
     while data:
         data = data[os.write(stream, data):]
 
 
+def read_control():
+    """The control channel's reader: queues requests; at end of file (the host is gone) the
+    driver exits at once, even while a cell runs, and the container with it."""
+    try:
+        while True:
+            line = proto_in.readline(256)
+            parts = line.decode("ascii", "replace").split()
+            if not line.endswith(b"\n") or len(parts) < 3 or not parts[2].isdigit():
+                break
+            size = int(parts[2])
+            payload = proto_in.read(size) if size else b""
+            if len(payload) != size:
+                break
+            requests.put((parts[0], parts[1], parts[3:], payload))
+    finally:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def read_request():
-    """``(verb, request_id, args, payload)`` of the next request; EOFError at end of input."""
-    line = proto_in.readline()
-    if not line:
-        raise EOFError
-    parts = line.decode().split()
-    payload = proto_in.read(int(parts[2])) if int(parts[2]) else b""
-    return parts[0], parts[1], parts[3:], payload.decode("utf-8", "replace")
+    """``(verb, nonce, args, payload bytes)`` of the next request."""
+    return requests.get()
+
+
+def acknowledge(data):
+    send({"type": "ack", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
 
 # -- process set-up ----------------------------------------------------------------------------
@@ -115,11 +138,11 @@ def block_interrupts(block):
 def request_input(prompt="", password=False):
     if not state["allow_stdin"]:
         raise EOFError("input() is not available: this frontend does not support stdin")
-    send({"type": "input", "prompt": str(prompt), "password": password})
+    send({"type": "input", "prompt": str(prompt), "password": bool(password)})
     verb, _, args, payload = read_request()
     if verb != "input" or (args and args[0] == "0"):
         raise EOFError("no input was given")
-    return payload
+    return payload.decode("utf-8", "replace")
 
 
 class ForwardedStdin:
@@ -472,19 +495,22 @@ def run_request(runner, payload):
 def serve():
     block_interrupts(True)
     runner, failure = load_runner(has_ipython())
+    threading.Thread(target=read_control, name="control", daemon=True).start()
     send({"type": "ready", "pid": os.getpid(), "ipython": isinstance(runner, IPythonRunner),
           "version": sys.version.split()[0]})
-    answers = {"complete": ("complete", lambda r, q: r.complete(q["code"], q["cursor_pos"])),
-               "inspect": ("inspect", lambda r, q: r.inspect(q["code"], q["cursor_pos"],
-                                                             q.get("detail_level", 0))),
-               "is_complete": ("is_complete", lambda r, q: r.is_complete(q["code"]))}
+    answers = {"complete": lambda r, q: r.complete(q["code"], q["cursor_pos"]),
+               "inspect": lambda r, q: r.inspect(q["code"], q["cursor_pos"],
+                                                 q.get("detail_level", 0)),
+               "is_complete": lambda r, q: r.is_complete(q["code"])}
+    empty = {"complete": {"matches": [], "cursor_start": 0, "cursor_end": 0},
+             "inspect": {"found": False, "data": {}, "metadata": {}},
+             "is_complete": {"status": "unknown", "indent": ""}}
     while True:
-        try:
-            verb, request_id, args, payload = read_request()
-        except EOFError:
-            return
-        state["cell"] = request_id
+        verb, nonce, args, data = read_request()
+        state["nonce"] = nonce
+        payload = data.decode("utf-8", "replace")
         if verb == "run":
+            acknowledge(data)
             if failure:
                 print(f"[sandbox] IPython could not start ({failure}); cells run as plain Python",
                       file=sys.stderr)
@@ -493,14 +519,11 @@ def serve():
             sys.stdin = ForwardedStdin() if state["allow_stdin"] else open(os.devnull)  # noqa: SIM115
             run_request(runner, payload)
         elif verb in answers:
-            kind, answer = answers[verb]
             try:
-                reply = answer(runner, json.loads(payload))
+                reply = answers[verb](runner, json.loads(payload))
             except Exception:
-                reply = {"complete": {"matches": [], "cursor_start": 0, "cursor_end": 0},
-                         "inspect": {"found": False, "data": {}, "metadata": {}},
-                         "is_complete": {"status": "unknown", "indent": ""}}[kind]
-            send(dict(reply, type=kind))
+                reply = empty[verb]
+            send(dict(reply, type=verb))
 
 
 serve()

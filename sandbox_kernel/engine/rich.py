@@ -15,8 +15,6 @@ from typing import Any
 from sandbox_kernel.output_policy import OutputBudget, OutputPolicy
 
 KINDS = ("display_data", "update_display_data", "execute_result", "clear_output")
-RICH_TYPES = ("display", "execute_result", "clear_output")
-"""Protocol message types that carry rich output."""
 MAX_PAYLOAD_ITEMS = 16
 POLICY = OutputPolicy()
 """The policy every front-end's rich output goes through (``output_policy.py``)."""

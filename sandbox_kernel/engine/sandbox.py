@@ -8,6 +8,7 @@ container library: the backend is loaded by name on first use.
 from __future__ import annotations
 
 import atexit
+import json
 import queue
 import secrets
 import threading
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sandbox_kernel.backends import Backend, ContainerInfo, ExecOutput, load_backend
 from sandbox_kernel.config import load_config
 from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine.framing import FrameScanner, Text
 from sandbox_kernel.engine.hardening import (
     BASE_ENVIRONMENT,
     SANDBOX_USER,
@@ -28,7 +30,8 @@ from sandbox_kernel.engine.hardening import (
     is_gvisor,
 )
 from sandbox_kernel.engine.lifecycle import STOP
-from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.engine.protocol import new_nonce
+from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
@@ -144,13 +147,20 @@ def one_shot_command(language: Language, runtime: str | None = None) -> list[str
 
 
 class RunOutput:
-    """Collects a one-shot run's output: capped streams, live callbacks, and the exit markers."""
+    """Collects a one-shot run's output: capped streams, live callbacks, and the exit markers.
 
-    def __init__(self, token: str, limits: Limits, on_output: OutputCallback | None) -> None:
-        marker = b"\x1e\x1f" + token.encode() + b"\x1f"
+    The markers are frames of the driver protocol carrying the run's nonce, found by the same
+    linear, bounded ``FrameScanner`` as a session's replies; anything else is the program's output.
+    """
+
+    MAX_MARKER = 1024
+    """Largest exit marker accepted; a bigger frame is dropped unread."""
+
+    def __init__(self, nonce: str, limits: Limits, on_output: OutputCallback | None) -> None:
         self.streams = {STDOUT: CappedStream("stdout", limits.max_output),
                         STDERR: CappedStream("stderr", limits.max_output)}
-        self._scanners = {STDOUT: MarkerScanner(marker), STDERR: MarkerScanner(marker)}
+        self._scanners = {STDOUT: FrameScanner(self.MAX_MARKER, nonce),
+                          STDERR: FrameScanner(self.MAX_MARKER, nonce)}
         self._on_output = on_output
         self._statuses: dict[int, int] = {}
         self.oom_counted = False
@@ -162,15 +172,16 @@ class RunOutput:
         scanner = self._scanners.get(stream_id)
         if scanner is None:
             return
-        for kind, data in scanner.feed(payload):
-            fields = data.split() if kind == "marker" else []
-            if len(fields) == 2 and fields[0].isdigit() and fields[1] in (b"0", b"1"):
-                self._statuses[stream_id] = int(fields[0])
-                self.oom_counted = self.oom_counted or fields[1] == b"1"
+        for item in scanner.feed(payload):
+            if isinstance(item, Text):
+                self._emit(stream_id, item.data)
+                continue
+            marker = _exit_marker(item.body)
+            if marker is not None and stream_id not in self._statuses:
+                self._statuses[stream_id] = marker[0]
+                self.oom_counted = self.oom_counted or marker[1]
                 if len(self._statuses) == 2:
                     self.settled.set()
-            else:
-                self._emit(stream_id, data)
 
     def on_eof(self) -> None:
         self.settled.set()
@@ -199,6 +210,20 @@ class RunOutput:
         result.stderr = self.streams[STDERR].text()
         result.truncated = any(s.truncated for s in self.streams.values())
         return result
+
+
+def _exit_marker(body: bytes) -> tuple[int, bool] | None:
+    """``(status, oom_counted)`` from the wrapper's exit marker, or ``None`` if malformed."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(fields, dict):
+        return None
+    status, oom = fields.get("status"), fields.get("oom")
+    if type(status) is not int or not 0 <= status <= 255 or oom not in (0, 1):
+        return None
+    return status, oom == 1
 
 
 class DockerSandbox:
@@ -415,7 +440,7 @@ class DockerSandbox:
         rules = TransferRules.from_limits(limits)
         uploads = rules.check_files(files) if files else {}
         patterns = check_patterns(collect)
-        token = secrets.token_hex(8)
+        token = new_nonce()
         output = RunOutput(token, limits, on_output)
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
         launched: Launched | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,10 +17,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from sandbox_kernel.backends import Attachment
+from sandbox_kernel.engine.framing import FrameScanner, Text
 from sandbox_kernel.engine.lifecycle import STOP
+from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
 from sandbox_kernel.engine.rich import (
     POLICY,
-    RICH_TYPES,
     DisplayCallback,
     DisplayLog,
     payloads,
@@ -29,7 +29,7 @@ from sandbox_kernel.engine.rich import (
     rich_output,
 )
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
-from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream, MarkerScanner
+from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.files.globs import check_patterns
@@ -47,76 +47,49 @@ if TYPE_CHECKING:
 InputCallback = Callable[[str, bool], "str | None"]
 """Asked ``(prompt, password)`` when the cell reads input; ``None`` means no input (EOF)."""
 
+RICH_MESSAGES = ("display", "execute_result", "clear_output")
+"""Driver messages that carry rich output; ``engine.rich`` puts them through the output policy."""
+
 START_TIMEOUT = 30.0
+MESSAGE_BACKLOG = 4
+"""Driver messages may wait in the queue up to this many times ``Limits.max_message`` bytes."""
 FLUSH_WAIT = 1.0
 MAX_MATCHES = 1000
 
 _BOOT = {
     "python": ("python3", "-u", "-c", '"$(head -c "$1")"', '"$2"'),
-    "node": ("node", "-e", '"$(head -c "$1")"', '"$2"'),
+    # Node cannot move a descriptor itself: the shell puts the control channel on 3.
+    "node": ("node", "-e", '"$(head -c "$1")"', '"$2"', "3<&0", "</dev/null"),
     "bash": ("bash", "-c", '"$(head -c "$1")"', "bash", '"$2"'),
 }
 
 
-def _driver_message(data: bytes) -> dict[str, Any] | None:
-    """A driver message, with every field we read of the expected type, or ``None``.
-
-    The token is visible inside the sandbox, so code can forge messages: whatever it sends, the
-    worst it gets is a wrong report about its own cell, never an exception here.
-    """
-    try:
-        message = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return None
-    message["id"] = str(message.get("id"))
-    status = message.get("status")
-    message["status"] = status if type(status) is int and -(2**31) <= status < 2**31 else 1
-    error = message.get("error")
-    if isinstance(error, dict):
-        traceback = error.get("traceback")
-        message["error"] = {
-            "ename": str(error.get("ename") or "Error"),
-            "evalue": str(error.get("evalue") or ""),
-            "traceback": [str(line) for line in traceback] if isinstance(traceback, list) else [],
-        }
-    else:
-        message["error"] = None
-    for key in ("value", "prompt"):
-        if not isinstance(message.get(key), str):
-            message[key] = None if key == "value" else ""
-    peak = message.get("peak_memory")
-    message["peak_memory"] = peak if type(peak) is int and peak >= 0 else None
-    count = message.get("execution_count")
-    message["execution_count"] = count if type(count) is int and 0 <= count < 2**31 else None
-    matches = message.get("matches")
-    message["matches"] = [str(m) for m in matches] if isinstance(matches, list) else []
-    for key in ("cursor_start", "cursor_end"):
-        if type(message.get(key)) is not int:
-            message[key] = 0
-    return message
+MESSAGES = 0
+"""The backlog's account of driver messages (stdout and stderr text have their own)."""
 
 
 class OutputBacklog:
-    """Bounds the output waiting in the queue between cells (a stray thread printing forever).
+    """Bounds, in bytes, what waits in the queue between the reader thread and the consumer.
 
-    Past ``cap`` unconsumed bytes per stream, output is dropped and counted; the next cell's
-    result reports it as truncated. A cell being collected consumes as fast as it arrives, and
-    its own cap is the same, so nothing it would have kept is lost.
+    Past ``cap`` unconsumed bytes per stream (``message_cap`` for driver messages, counted by
+    their JSON size before they are parsed), what arrives is dropped and counted; the next
+    cell's result reports dropped text as truncated, ``SandboxSession.dropped_messages`` counts
+    dropped messages. A cell being collected consumes as fast as it arrives, and its own text cap
+    is the same, so nothing it would have kept is lost.
     """
 
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, message_cap: int | None = None) -> None:
         self.cap = cap
-        self._pending = {STDOUT: 0, STDERR: 0}
-        self._dropped = {STDOUT: 0, STDERR: 0}
+        self._caps = {STDOUT: cap, STDERR: cap, MESSAGES: message_cap or cap}
+        self._pending = {STDOUT: 0, STDERR: 0, MESSAGES: 0}
+        self._dropped = {STDOUT: 0, STDERR: 0, MESSAGES: 0}
         self._lock = threading.Lock()
 
     def admit(self, stream_id: int, size: int) -> bool:
         with self._lock:
             if stream_id not in self._pending:
                 return False
-            if self._pending[stream_id] + size > self.cap:
+            if self._pending[stream_id] + size > self._caps[stream_id]:
                 self._dropped[stream_id] += size
                 return False
             self._pending[stream_id] += size
@@ -125,6 +98,10 @@ class OutputBacklog:
     def release(self, stream_id: int, size: int) -> None:
         with self._lock:
             self._pending[stream_id] -= size
+
+    def dropped(self, stream_id: int) -> int:
+        with self._lock:
+            return self._dropped[stream_id]
 
     def take_dropped(self, stream_id: int) -> int:
         with self._lock:
@@ -156,9 +133,11 @@ class SandboxSession:
         self._events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self._backlog = OutputBacklog(limits.max_output)
         self._lock = threading.RLock()
-        self._cell = 0
         self._dead_reason: str | None = None
         self._closed = False
+        self._scanners: dict[int, FrameScanner] = {}
+        self._invalid_messages = 0
+        self._dropped_before = 0
         self.starts = 0
         self.on_start: Callable[[SandboxSession], object] | None = None
         """Called after every start of a container (the first and each restart), e.g. to put
@@ -186,28 +165,37 @@ class SandboxSession:
                 return
             self._discard_container()
             backend = self.sandbox.backend
-            token = secrets.token_hex(16)
-            scanners = {
-                STDOUT: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
-                STDERR: MarkerScanner(b"\x1e\x1f" + token.encode() + b"\x1f"),
-            }
+            nonce = new_nonce()
+            self._dropped_before += sum(s.dropped for s in self._scanners.values())
+            scanners = {STDOUT: FrameScanner(self.limits.max_message, nonce),
+                        STDERR: FrameScanner(self.limits.max_message, nonce)}
+            self._scanners = scanners
             events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
             self._events = events
 
-            backlog = self._backlog = OutputBacklog(self.limits.max_output)
+            backlog = self._backlog = OutputBacklog(self.limits.max_output,
+                                                    MESSAGE_BACKLOG * self.limits.max_message)
 
             def on_frame(stream_id: int, payload: bytes) -> None:
                 scanner = scanners.get(stream_id)
                 if scanner is None:
                     return
-                for kind, data in scanner.feed(payload):
-                    message = _driver_message(data) if kind == "marker" else None
-                    if message is not None:
-                        events.put(("msg", stream_id, message))
-                    elif backlog.admit(stream_id, len(data)):
-                        events.put(("text", stream_id, data))
+                for item in scanner.feed(payload):
+                    if isinstance(item, Text):
+                        if backlog.admit(stream_id, len(item.data)):
+                            events.put(("text", stream_id, item.data))
+                        continue
+                    if not backlog.admit(MESSAGES, len(item.body)):
+                        continue
+                    message = parse_message(item.body)
+                    if message is None:
+                        backlog.release(MESSAGES, len(item.body))
+                        self._invalid_messages += 1
+                    else:
+                        message["nonce"] = item.nonce
+                        events.put(("msg", len(item.body) << 2 | stream_id, message))
 
-            command, source = driver_command(self.language, token)
+            command, source = driver_command(self.language, nonce)
             container_id = self.sandbox.create_container(
                 self.language, command, self.limits, "session"
             )
@@ -226,10 +214,11 @@ class SandboxSession:
             deadline = time.monotonic() + START_TIMEOUT
             while True:
                 try:
-                    kind, _, data = events.get(timeout=max(0.0, deadline - time.monotonic()))
+                    kind, stream_id, data = self._take(events,
+                        max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     kind, data = "timeout", None
-                if kind == "msg" and data.get("type") == "ready":
+                if kind == "msg" and data["type"] == "ready" and data["nonce"] == nonce:
                     break
                 if kind == "text":
                     early.append(data)
@@ -242,9 +231,34 @@ class SandboxSession:
                     f"the {self.language.display_name} sandbox did not start ({kind}); "
                     f"its output: {output or '(none)'}"
                 )
+            self._expect(None)
             self.starts += 1
             if self.on_start is not None:
                 self.on_start(self)
+
+    def _take(
+        self, events: queue.Queue[tuple[str, int, Any]], timeout: float
+    ) -> tuple[str, int, Any]:
+        """The next event, its bytes given back to the backlog (raises ``queue.Empty``)."""
+        kind, tag, data = events.get(timeout=timeout)
+        if kind == "text":
+            self._backlog.release(tag, len(data))
+        elif kind == "msg":  # tagged with the frame's size, so its bytes can be released
+            self._backlog.release(MESSAGES, tag >> 2)
+            tag &= 3
+        return kind, tag, data
+
+    def _expect(self, nonce: str | None) -> None:
+        """Accept frames carrying ``nonce`` only (``None``: between requests, accept none)."""
+        for scanner in self._scanners.values():
+            scanner.expected = nonce
+
+    @property
+    def dropped_messages(self) -> int:
+        """Driver frames dropped since the session started: sent between requests or with a
+        stale nonce, over ``Limits.max_message``, unterminated, or failing validation."""
+        return (self._dropped_before + sum(s.dropped for s in self._scanners.values())
+                + self._invalid_messages + self._backlog.dropped(MESSAGES))
 
     def close(self) -> None:
         """Remove the container; the session cannot be used afterwards.
@@ -379,7 +393,11 @@ class SandboxSession:
         """Run one cell; output goes to ``on_output`` live and into the result, capped.
 
         Rich outputs (displays, the value of the last expression, ``clear_output``) go through
-        the output policy, then to ``on_display`` live and into ``result.displays``.
+        the output policy, then to ``on_display`` live and into ``result.displays``; an
+        ``execute_result``'s ``text/plain`` also becomes ``ExecutionResult.value``. A cell whose
+        receipt (``ack``) does not match what was sent, or whose replies break the protocol's
+        order, fails with a ``ProtocolError`` and the sandbox is replaced: it is never reported
+        as a success (drivers/PROTOCOL.md).
         ``files`` and ``collect`` as in ``DockerSandbox.run``: files are written before the cell,
         the regular files matching the globs are read into ``result.files`` after it (unless the
         sandbox was lost). Bad names or sizes raise ``ValueError`` before anything runs; a
@@ -398,14 +416,17 @@ class SandboxSession:
                 self.start()
             if uploads:
                 self.workspace().put(uploads)
-            self._cell += 1
-            cell_id = str(self._cell)
+            nonce = new_nonce()
             flag = "1" if on_input is not None else "0"
-            header = f"run {cell_id} {len(data)} {flag}\n".encode()
             started = time.monotonic()
             assert self._pump is not None
-            self._pump.send(header + data, seconds)
-            result = self._collect(cell_id, started + seconds, on_output, on_input, on_display)
+            self._expect(nonce)
+            try:
+                self._pump.send(request("run", nonce, data, flag), seconds)
+                result = self._collect(nonce, data, started + seconds, on_output, on_input,
+                                       on_display)
+            finally:
+                self._expect(None)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
             result.settle(self.limits.memory, seconds)
@@ -419,15 +440,17 @@ class SandboxSession:
 
     def _collect(
         self,
-        cell_id: str,
+        nonce: str,
+        sent: bytes,
         deadline: float,
         on_output: OutputCallback | None,
         on_input: InputCallback | None,
-        on_display: DisplayCallback | None = None,
+        on_display: DisplayCallback | None,
     ) -> ExecutionResult:
         streams = {STDOUT: CappedStream("stdout", self.limits.max_output),
                    STDERR: CappedStream("stderr", self.limits.max_output)}
         result = ExecutionResult()
+        acked = False
         displays = DisplayLog()
         budget = POLICY.budget()
         done: dict[str, Any] | None = None
@@ -442,7 +465,7 @@ class SandboxSession:
             else:
                 wait = interrupted_at + STOP.grace - now
             try:
-                kind, stream_id, data = self._events.get(timeout=max(0.0, wait))
+                kind, stream_id, data = self._take(self._events, max(0.0, wait))
             except KeyboardInterrupt:
                 # The caller was interrupted (Ctrl-C in a magic cell, say): pass it on to the
                 # cell, and give up on the sandbox if it is interrupted again.
@@ -465,30 +488,46 @@ class SandboxSession:
                 self._abandon(result, f"the cell {cause} and did not stop when interrupted")
                 break
             if kind == "text":
-                self._backlog.release(stream_id, len(data))
                 text = streams[stream_id].feed(data)
                 if text and on_output is not None:
                     on_output(streams[stream_id].name, text)
-            elif kind == "msg":
-                kind_of = data.get("type")
-                if kind_of == "done" and data.get("id") == cell_id:
-                    done = data
-                elif kind_of == "flush" and data.get("id") == cell_id:
-                    flushed = True
-                elif kind_of == "input" and data.get("id") == cell_id:
-                    self._answer_input(data, on_input)
-                elif data.get("id") == cell_id and data.get("type") in RICH_TYPES:
-                    output = rich_output(data, budget)
-                    self._show_notes(budget, streams[STDERR], on_output)
-                    if output is not None:
-                        displays.add(output)
-                        if on_display is not None:
-                            on_display(output)
-            elif kind == "eof":
+                continue
+            if kind == "eof":
                 self._finish_dead_container(result)
                 break
+            message: Message = data
+            if message["nonce"] != nonce:
+                continue  # queued for an earlier request just before it ended
+            kind_of = message["type"]
+            if stream_id == STDERR:
+                # stderr carries only the flush marker; Docker reads the two streams apart, so
+                # it may overtake the receipt on stdout.
+                flushed = flushed or kind_of == "flush"
+            elif kind_of == "ack" and not acked:
+                mismatch = ack_mismatch(message, sent)
+                if mismatch is not None:
+                    self._desynchronised(result, mismatch)
+                    break
+                acked = True
+            elif not acked or kind_of in ("ack", "ready"):
+                # Anything before the receipt (or a second receipt): the driver is not running
+                # the cell we sent, whatever it says.
+                self._desynchronised(result, f"a {kind_of!r} message arrived before the "
+                                             "sandbox confirmed it received the cell")
+                break
+            elif kind_of == "done" and done is None:
+                done = message
+            elif kind_of == "input":
+                self._answer_input(nonce, message, on_input)
+            elif kind_of in RICH_MESSAGES:
+                output = rich_output(message, budget)
+                self._show_notes(budget, streams[STDERR], on_output)
+                if output is not None:
+                    displays.add(output)
+                    if on_display is not None:
+                        on_display(output)
         if done is not None:
-            result.payload = payloads(done.get("payload"), budget)
+            result.payload = payloads(done["payload"], budget)
             self._show_notes(budget, streams[STDERR], on_output)
         for stream_id, stream in streams.items():
             stream.dropped += self._backlog.take_dropped(stream_id)
@@ -498,9 +537,9 @@ class SandboxSession:
         result.stdout, result.stderr = streams[STDOUT].text(), streams[STDERR].text()
         result.truncated = any(s.truncated for s in streams.values())
         result.displays = displays.items
-        if done is not None:
+        result.value = displays.value
+        if done is not None and result.error is None:
             result.exit_code = done["status"]
-            result.value = displays.value if done["value"] is None else done["value"]
             result.execution_count = done["execution_count"]
             result.error = done["error"]
             result.peak_memory = done["peak_memory"]
@@ -517,14 +556,25 @@ class SandboxSession:
             if text and on_output is not None:
                 on_output(stderr.name, text)
 
-    def _answer_input(self, request: dict[str, Any], on_input: InputCallback | None) -> None:
+    def _desynchronised(self, result: ExecutionResult, reason: str) -> None:
+        """The driver and the host disagree about the cell: fail it and replace the sandbox."""
+        result.exit_code = None
+        result.value = None
+        result.error = {"ename": "ProtocolError",
+                        "evalue": f"protocol desynchronised: {reason}; the cell did not run as "
+                                  "sent and the sandbox was replaced",
+                        "traceback": []}
+        self._abandon(result, "the driver protocol was desynchronised")
+
+    def _answer_input(
+        self, nonce: str, message: Message, on_input: InputCallback | None
+    ) -> None:
         reply = None
         if on_input is not None:
-            reply = on_input(str(request.get("prompt", "")), bool(request.get("password")))
-        body = (reply or "").encode("utf-8", "replace")
-        header = f"input {request['id']} {len(body)} {0 if reply is None else 1}\n".encode()
+            reply = on_input(message["prompt"], message["password"])
+        body = (reply or "").replace("\x00", "").encode("utf-8", "replace")
         if self._pump is not None:
-            self._pump.send(header + body, 10.0)
+            self._pump.send(request("input", nonce, body, "0" if reply is None else "1"), 10.0)
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
         """The driver exited (exit, out of memory, killed): report how, drop the container."""
@@ -582,7 +632,7 @@ class SandboxSession:
             return {"found": False, "data": {}, "metadata": {}}
         return {"found": True, "data": policed[0], "metadata": {}}
 
-    def _ask(self, verb: str, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    def _ask(self, verb: str, fields: dict[str, Any], timeout: float) -> Message | None:
         """Send a request that a driver answers with one message of type ``verb``; ``None`` if a
         cell runs, the sandbox is not up or it does not answer within ``timeout`` seconds."""
         if not self._lock.acquire(blocking=False):
@@ -590,21 +640,23 @@ class SandboxSession:
         try:
             if not self.alive or self._pump is None:
                 return None
-            self._cell += 1
-            cell_id = str(self._cell)
-            body = json.dumps(request).encode()
-            self._pump.send(f"{verb} {cell_id} {len(body)}\n".encode() + body, timeout)
+            nonce = new_nonce()
+            body = json.dumps(fields).encode()
+            self._expect(nonce)
+            self._pump.send(request(verb, nonce, body), timeout)
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    kind, _, data = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+                    kind, stream_id, data = self._take(self._events,
+                        max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     return None
                 if kind == "eof":
                     self._mark_dead("the process exited")
                     return None
-                if kind == "msg" and data.get("type") == verb and data.get("id") == cell_id:
-                    answer: dict[str, Any] = data
+                if kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
+                    answer: Message = data
                     return answer
         finally:
+            self._expect(None)
             self._lock.release()

@@ -1,9 +1,10 @@
 """Live output: forward a cell's stdout and stderr to the frontend as it is printed.
 
 The engine calls back once per chunk it reads, which can be once per ``print``; sending one
-Jupyter message per chunk would flood a browser with a tight printing loop. ``StreamBatcher``
-sends the first chunk at once and then at most one message per stream every ``interval`` seconds,
-keeping the order of stdout and stderr as they arrived.
+Jupyter message per chunk would flood a browser with a tight printing loop (alternating one-byte
+writes to stdout and stderr made ~11,000 messages in 3 s). ``StreamBatcher`` keeps one buffer per
+stream, sends the first chunk at once and then at most one message per stream every ``interval``
+seconds, like ipykernel's ``OutStream``: the stream that started buffering first goes first.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ SendStream = Callable[[str, str], None]
 class StreamBatcher:
     """Coalesces ``write`` calls from any thread into few ordered ``send`` calls."""
 
-    def __init__(self, send: SendStream, interval: float = 0.05) -> None:
+    def __init__(self, send: SendStream, interval: float = 0.1) -> None:
         self._send = send
         self._interval = interval
-        self._pending: list[tuple[str, str]] = []
+        self._pending: dict[str, list[str]] = {}  # one buffer per stream, in order of arrival
         self._cond = threading.Condition()
         self._send_lock = threading.Lock()
         self._closed = False
@@ -32,19 +33,16 @@ class StreamBatcher:
         if not text:
             return
         with self._cond:
-            if self._pending and self._pending[-1][0] == name:
-                self._pending[-1] = (name, self._pending[-1][1] + text)
-            else:
-                self._pending.append((name, text))
+            self._pending.setdefault(name, []).append(text)
             self._cond.notify()
 
     def flush(self) -> None:
         """Send everything written so far, now (e.g. before asking the user for input)."""
         with self._send_lock:
             with self._cond:
-                batch, self._pending = self._pending, []
-            for name, text in batch:
-                self._send(name, text)
+                batch, self._pending = self._pending, {}
+            for name, pieces in batch.items():
+                self._send(name, "".join(pieces))
 
     def close(self) -> None:
         """Send what is left and stop; everything written before returns has been sent."""

@@ -179,25 +179,42 @@ def test_hostile_bytes_in_a_session_cell_and_its_exception_message(engine: Docke
         assert session.run("print(6 * 7)", timeout=30).stdout == "42\n"
 
 
-# Messages a cell can forge once it has read its driver's token from /proc/self/cmdline (the
-# driver runs in the same process as the cell, so the token cannot be kept from it). The cell
-# forges the stderr flush marker too, so the engine acts on its "done" and not on the real one.
+# Messages a cell can forge about itself: the driver runs in the same process as the cell, so the
+# cell can find its request's nonce in the driver's frames (drivers/PROTOCOL.md, "What a cell can
+# forge"). It forges the stderr flush marker too, so the engine acts on its "done" and not on the
+# real one.
 FORGED = {
     "list": b"[]",
     "string": b'"text"',
     "number": b"42",
-    "status-text": b'{"type": "done", "id": "ID", "status": "abc"}',
-    "status-infinite": b'{"type": "done", "id": "ID", "status": 1e999}',
-    "status-null": b'{"type": "done", "id": "ID", "status": null}',
-    "error-string": b'{"type": "done", "id": "ID", "status": 1, "error": "x"}',
+    "status-text": b'{"type": "done", "status": "abc"}',
+    "status-infinite": b'{"type": "done", "status": 1e999}',
+    "status-null": b'{"type": "done", "status": null}',
+    "error-string": b'{"type": "done", "status": 1, "error": "x"}',
+    "payload-evil": b'{"type": "done", "status": 0, "payload": [{"source": "x"}]}',
+    "display-bad-bundle": b'{"type": "display", "data": {"text/html": 5}}',
+    "second-ack": b'{"type": "ack", "size": 1}',
+    "ready-again": b'{"type": "ready", "pid": 1}',
+    "deep": b'{"type": "display", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
     "not-json": b"{not json",
 }
 FORGER = """
-import os, time
-token = open('/proc/self/cmdline', 'rb').read().split(b'\\0')[-2]
-mark = b'\\x1e\\x1f' + token + b'\\x1f'
-os.write(2, mark + b'{"type": "flush", "id": "ID"}\\n')
-os.write(1, mark + MESSAGE + b'\\n')
+import os, re, sys, time
+def nonces():
+    found, frame = set(), sys._getframe()
+    while frame is not None:
+        for scope in (frame.f_locals, frame.f_globals):
+            for value in list(scope.values()):
+                for item in list(value.values()) if isinstance(value, dict) else [value]:
+                    if isinstance(item, str) and re.fullmatch('[0-9a-f]{32}', item):
+                        found.add(item)
+        frame = frame.f_back
+    return found
+def frame(nonce, body):
+    return b'\\x1e\\x1f%s\\x1f%d\\x1f%s\\n' % (nonce.encode(), len(body), body)
+for nonce in nonces():
+    os.write(2, frame(nonce, b'{"type": "flush"}'))
+    os.write(1, frame(nonce, MESSAGE))
 time.sleep(1)
 """
 
@@ -205,9 +222,8 @@ time.sleep(1)
 def test_forged_driver_messages_never_make_the_engine_raise(engine: DockerSandbox) -> None:
     raised = {}
     with engine.session("python") as session:
-        for number, (name, message) in enumerate(FORGED.items()):
-            cell = 2 * number + 1  # the engine numbers a session's cells 1, 2, 3...
-            code = FORGER.replace("MESSAGE", repr(message)).replace("ID", str(cell))
+        for name, message in FORGED.items():
+            code = FORGER.replace("MESSAGE", repr(message))
             try:
                 session.run(code, timeout=30)  # whatever it reports, it must not raise
             except Exception as exc:  # noqa: BLE001 - collected and reported below

@@ -1,11 +1,11 @@
-"""Byte plumbing: Docker frame demultiplexing, capped streams and driver markers."""
+"""Byte plumbing: Docker frame demultiplexing and capped streams (frames: tests/unit)."""
 
 from __future__ import annotations
 
 import struct
 
 from sandbox_kernel.backends.docker.attach import FrameDemuxer
-from sandbox_kernel.engine.streams import CappedStream, MarkerScanner
+from sandbox_kernel.engine.streams import CappedStream
 
 
 def frame(stream: int, payload: bytes) -> bytes:
@@ -38,20 +38,3 @@ def test_capped_stream_never_splits_a_character_live() -> None:
     pieces = [stream.feed(encoded[i:i + 1]) for i in range(len(encoded))]
     assert "".join(pieces) == "héllo ✓"
     assert all("\ufffd" not in piece for piece in pieces)
-
-
-def test_marker_scanner_separates_user_output_from_messages() -> None:
-    token = b"\x1e\x1fabc\x1f"
-    data = b"user text" + token + b'{"type": "done"}\n' + b"more\x1e output"
-    for size in (1, 2, 5, len(data)):
-        scanner = MarkerScanner(token)
-        text, markers = b"", []
-        for start in range(0, len(data), size):
-            for kind, payload in scanner.feed(data[start:start + size]):
-                if kind == "text":
-                    text += payload
-                else:
-                    markers.append(payload)
-        text += scanner.drain()
-        assert text == b"user text" + b"more\x1e output"
-        assert markers == [b'{"type": "done"}']

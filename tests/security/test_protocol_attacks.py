@@ -1,0 +1,205 @@
+"""Attacks on the driver protocol (drivers/PROTOCOL.md): forged and flooding frames, desync.
+
+A cell may forge anything about itself; what it must never achieve: exhaust the host process
+with frames, make a cell that did not run look like a success, or reach another session.
+"""
+
+from __future__ import annotations
+
+import time
+
+import kernel_support
+import psutil
+from test_output import RSS_BUDGET, peak_rss_growth
+
+from sandbox_kernel import DockerSandbox
+from sandbox_kernel.limits import MiB
+
+# Finds every 32-hex string in the driver's frames: the nonces a Python cell can learn.
+NONCES = """
+import os, re, sys, threading, time
+def nonces():
+    found, frame = set(), sys._getframe()
+    while frame is not None:
+        for scope in (frame.f_locals, frame.f_globals):
+            for value in list(scope.values()):
+                for item in list(value.values()) if isinstance(value, dict) else [value]:
+                    if isinstance(item, str) and re.fullmatch('[0-9a-f]{32}', item):
+                        found.add(item)
+        frame = frame.f_back
+    return found
+def frame(nonce, body):
+    return b'\\x1e\\x1f%s\\x1f%d\\x1f%s\\n' % (nonce.encode(), len(body), body)
+"""
+
+FORGED_BETWEEN_CELLS = NONCES + """
+known = sorted(nonces())
+display = b'{"type":"display","data":{"text/plain":"' + b'x' * 4000 + b'"}}'
+def flood():
+    guesses = [os.urandom(16).hex() for _ in range(64)]
+    block = b''.join(frame(n, display) for n in known + guesses)
+    sent = 0
+    while sent < 300 * 1024 * 1024:
+        os.write(1, block)
+        os.write(2, frame(guesses[0], b'{"type":"flush"}'))
+        os.write(1, frame(guesses[1], b'{"type":"done","status":0}'))
+        sent += len(block)
+    os.write(1, b'flood over\\n')
+threading.Thread(target=flood, daemon=True).start()
+"""
+
+
+def test_forged_frames_between_cells_are_dropped_not_queued(engine: DockerSandbox) -> None:
+    """A thread floods 300 MB of well-formed frames (stale and guessed nonces) between cells."""
+    process = psutil.Process()
+    with engine.session("python") as session, peak_rss_growth() as growth:
+        cpu_before = sum(process.cpu_times()[:2])
+        assert session.run(FORGED_BETWEEN_CELLS, timeout=30).exit_code == 0
+        time.sleep(5)  # the flood goes on with nobody reading a cell
+        started = time.monotonic()
+        after = session.run("print('next')", timeout=60)
+        waited = time.monotonic() - started
+        assert (after.exit_code, after.stdout.splitlines()[-1:]) == (0, ["next"]), after
+        assert waited < 10, f"the next cell waited {waited:.1f} s behind the flood"
+        assert growth() < RSS_BUDGET, f"our RSS grew by {growth() / MiB:.0f} MiB"
+        assert session.dropped_messages > 1000
+        cpu = sum(process.cpu_times()[:2]) - cpu_before
+        print(f"forged frames between cells: RSS +{growth() / MiB:.1f} MiB, "
+              f"CPU {cpu:.1f} s, {session.dropped_messages} frames dropped, "
+              f"next cell {waited:.2f} s")
+
+
+PREFIX_THEN_NOTHING = NONCES + """
+known = sorted(nonces())
+chunk = b'x' * (1024 * 1024)
+for nonce in known:
+    os.write(1, b'\\x1e\\x1f' + nonce.encode() + b'\\x1f4194304\\x1f')
+    break
+for _ in range(50):
+    os.write(1, chunk)
+"""
+
+
+def test_marker_prefix_then_50_mib_costs_bounded_cpu_and_memory(engine: DockerSandbox) -> None:
+    """A header announcing the largest body allowed, then 50 MiB without a terminator, in a
+    session cell; and the same prefix followed by 50 MiB in a one-shot run."""
+    process = psutil.Process()
+    with peak_rss_growth() as growth:
+        cpu_before = sum(process.cpu_times()[:2])
+        with engine.session("python") as session:
+            result = session.run(PREFIX_THEN_NOTHING, timeout=60)
+            # The cell's own header swallowed its done: it ends by its deadline or its driver's
+            # reply, never as a success built from the flood.
+            assert session.run("print('next')", timeout=60).stdout.endswith("next\n")
+        one_shot = engine.run(
+            "python",
+            "import os\nos.write(1, b'\\x1e\\x1f' + b'a' * 32 + b'\\x1f9\\x1f')\n"
+            "for _ in range(50):\n    os.write(1, b'x' * (1024 * 1024))\n", timeout=60)
+        cpu = sum(process.cpu_times()[:2]) - cpu_before
+    assert one_shot.exit_code == 0 and one_shot.truncated
+    assert growth() < RSS_BUDGET, f"our RSS grew by {growth() / MiB:.0f} MiB"
+    assert cpu < 20, f"{cpu:.1f} s of host CPU for 100 MiB"
+    print(f"prefix + 50 MiB (session) and prefix + 50 MiB (one-shot): RSS +{growth() / MiB:.1f}"
+          f" MiB, CPU {cpu:.1f} s; session cell exit {result.exit_code}")
+
+
+def test_bash_cell_after_a_huge_environment_runs(engine: DockerSandbox) -> None:
+    """An environment no external program can start with (E2BIG) must not break the protocol."""
+    with engine.session("bash") as bash:
+        big = bash.run("export BIG=$(head -c 140000 /dev/zero | tr '\\0' x)", timeout=30)
+        assert big.exit_code == 0
+        nxt = bash.run("echo next ${#BIG}", timeout=30)
+        assert (nxt.stdout, nxt.exit_code) == ("next 140000\n", 0)
+        failing = bash.run("echo still; false", timeout=30)
+        assert (failing.stdout, failing.exit_code) == ("still\n", 1)
+        assert not failing.state_lost
+
+
+def test_a_wrong_receipt_fails_the_cell_and_replaces_the_sandbox(engine: DockerSandbox) -> None:
+    """The cell patches the driver's digest: the next cell's ack no longer matches what was sent.
+    That cell must fail with a clear error, never succeed; the sandbox is replaced."""
+    with engine.session("python") as session:
+        first = session.container_id
+        patch = ("import hashlib\n_real = hashlib.sha256\n"
+                 "hashlib.sha256 = lambda data=b'': _real(bytes(data) + b'!')\n")
+        assert session.run(patch, timeout=30).exit_code == 0
+        victim = session.run("print('ran')", timeout=30)
+        assert victim.exit_code != 0 and not victim.ok
+        assert victim.error is not None and victim.error["ename"] == "ProtocolError"
+        size = len(b"print('ran')")
+        assert f"{size} bytes" in victim.error["evalue"]
+        assert victim.state_lost
+        fresh = session.run("print('fresh')", timeout=30)
+        assert (fresh.stdout, fresh.exit_code) == ("fresh\n", 0)
+        assert session.container_id != first and fresh.notice
+
+
+FORGE_LATER_DONE = NONCES + """
+def forge():
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        for _ in range(200):
+            guess = os.urandom(16).hex()
+            os.write(2, frame(guess, b'{"type":"flush"}'))
+            os.write(1, frame(guess, b'{"type":"ack","size":0}'))
+            os.write(1, frame(guess, b'{"type":"done","status":0}'))
+        time.sleep(0.01)
+threading.Thread(target=forge, daemon=True).start()
+"""
+
+
+def test_forged_done_for_a_later_cell_never_reports_it_as_a_success(
+    engine: DockerSandbox,
+) -> None:
+    """A thread forges receipts and successes for nonces it can only guess: the later cells
+    still report what they really did."""
+    with engine.session("python") as session:
+        assert session.run(FORGE_LATER_DONE, timeout=30).exit_code == 0
+        for _ in range(3):
+            failed = session.run("import time\ntime.sleep(0.5)\nraise ValueError('real')",
+                                 timeout=30)
+            assert failed.exit_code == 1 and failed.error is not None
+            assert failed.error["ename"] == "ValueError"
+            ok = session.run("6 * 7", timeout=30)
+            assert (ok.exit_code, ok.value) == (0, "42")
+        assert session.dropped_messages > 0
+
+
+def test_a_forgery_in_one_session_cannot_reach_another(engine: DockerSandbox) -> None:
+    """Session A floods forged successes with every nonce it knows and guesses; session B (same
+    engine, same process) keeps its own results."""
+    with engine.session("python") as a, engine.session("python") as b:
+        assert a.run(FORGE_LATER_DONE, timeout=30).exit_code == 0
+        for _ in range(3):
+            failed = b.run("import time\ntime.sleep(0.3)\nraise KeyError('b')", timeout=30)
+            assert failed.exit_code == 1 and failed.error is not None
+            assert failed.error["ename"] == "KeyError"
+        assert b.dropped_messages == 0
+
+
+ALTERNATING_WRITES = """
+import os, time
+deadline = time.time() + 3
+n = 0
+while time.time() < deadline and n < 400_000:  # under the 1 MiB output cap
+    os.write(1, b'o')
+    os.write(2, b'e')
+    n += 1
+print()
+print('pairs', n)
+"""
+
+
+def test_alternating_one_byte_writes_make_few_iopub_messages() -> None:
+    """3 s of one-byte writes alternating stdout and stderr, through a real kernel: a bounded
+    number of iopub stream messages (one buffer per stream per interval), all text delivered."""
+    with kernel_support.running_kernel("sandbox-python", {"timeout": "60"}) as (_, kc):
+        cell = kernel_support.execute(kc, ALTERNATING_WRITES, timeout=120)
+    assert cell.content["status"] == "ok", cell.content
+    streams = cell.of_type("stream")
+    pairs = int(cell.text("stdout").split()[-1])
+    assert pairs > 100
+    assert cell.text("stderr") == "e" * pairs
+    # ~3.5 s of output at one message per stream per 0.1 s, plus the start and the end.
+    assert len(streams) <= 2 * 40, f"{len(streams)} stream messages for {pairs} write pairs"
+    print(f"alternating writes: {pairs} pairs in 3 s -> {len(streams)} iopub stream messages")
