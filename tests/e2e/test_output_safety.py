@@ -52,6 +52,8 @@ from playwright.sync_api import Dialog, Page, Request, Route, expect
 RUN_ALL_TIMEOUT_MS = 300_000
 # Cells whose code would be bigger than this carry it compressed (5 MiB of "A" is a 5 KiB cell).
 INLINE_CODE_MAX = 8_000
+# How the output policy's notes start (sandbox_kernel.output_policy.NOTE_PREFIX).
+NOTE = "[sandbox-kernel] "
 # Set by the init script when anything calls a dialog function; every payload's script sets it.
 PWNED = "__pwned"
 
@@ -286,23 +288,21 @@ def test_hostile_outputs_run_no_script_and_load_nothing(
     (shot.directory / "outputs.json").write_text(json.dumps(
         {p.name: c for p, c in zip(payloads, cells, strict=True)}, indent=1)[:50_000_000])
     problems: dict[str, list[str]] = {}
+    unseen: dict[str, str] = {}
     for payload, cell in zip(payloads, cells, strict=True):
         assert re.fullmatch(r"\[\d+\]:", cell["prompt"].strip()), (payload.name, cell["prompt"])
-        assert cell["outputs"], f"{payload.name}: the cell shows nothing at all"
-        # Every payload reached the kernel's output policy: no cell failed in the sandbox.
-        assert not any("Traceback" in output["html"] for output in cell["outputs"]), (
-            payload.name, cell["outputs"])
         found = [p for output in cell["outputs"] for p in output_problems(output)]
         if found:
             problems[payload.name] = found
-    # update_display_data replaced the output of its display id in place.
-    updated = cells[next(i for i, p in enumerate(payloads) if p.name == "update-display-script")]
-    assert [o["mime"] for o in updated["outputs"]] == ["text/html"], updated["outputs"]
+        why = unseen_reason(payload, cell["outputs"])
+        if why:
+            unseen[payload.name] = why
     for name in ("script", "img-remote", "md-image-remote", "svg-image-remote", "latex-href"):
         notebook.cell(next(i for i, p in enumerate(payloads) if p.name == name)) \
             .scroll_into_view_if_needed(timeout=UI_TIMEOUT_MS)
         shot(f"hostile-{name}")
 
+    # Safety: nothing ran, nothing was fetched, nothing active is in the page.
     assert not watch.dialogs, f"a dialog opened: {watch.dialogs}"
     assert not watch.popups, f"a window opened: {watch.popups}"
     assert not flags_in_frames(page), f"script ran: {flags_in_frames(page)}"
@@ -310,6 +310,27 @@ def test_hostile_outputs_run_no_script_and_load_nothing(
     assert watch.requests and all(watch.allowed(url) for url in watch.requests)
     assert not problems, "active content in the rendered outputs:\n" + json.dumps(
         problems, indent=1)[:20_000]
+    # Visibility: every payload reached the policy, and what it dropped the user is told.
+    assert not unseen, "payloads the user does not see handled:\n" + json.dumps(unseen, indent=1)
+    # update_display_data replaced the output of its display id in place.
+    updated = cells[next(i for i, p in enumerate(payloads) if p.name == "update-display-script")]
+    assert [o["mime"] for o in updated["outputs"]] == ["text/html"], updated["outputs"]
+
+
+def unseen_reason(payload: Payload, outputs: list[dict[str, Any]]) -> str | None:
+    """Why the user cannot see what became of ``payload``, or ``None``: the cell failed in the
+    sandbox (so the payload never reached the policy), shows nothing at all, or the policy
+    dropped something (``payload.notes``) without its visible note on the cell's stderr."""
+    if any("Traceback" in output["html"] for output in outputs):
+        return "the cell failed in the sandbox"
+    if not outputs:
+        return "the cell shows nothing at all"
+    if payload.notes and not any(
+        output["mime"] == "application/vnd.jupyter.stderr" and NOTE in output["html"]
+        for output in outputs
+    ):
+        return "something was dropped without a visible note"
+    return None
 
 
 # The harness's own proof: the same payloads, displayed by the native ipykernel (no policy), must
