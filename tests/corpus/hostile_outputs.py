@@ -269,7 +269,11 @@ PAYLOADS: list[Payload] = [
 
 
 def as_code(payload: Payload) -> str:
-    """Python for an IPython cell in the sandbox that sends ``payload``'s message."""
+    """Python for an IPython cell in the sandbox that sends ``payload``'s message.
+
+    The bundles are written with ``repr``, which spells infinite and NaN floats ``inf`` and
+    ``nan``: the code imports those names from :mod:`math`.
+    """
     if payload.via_repr:
         methods = {
             "text/html": "_repr_html_", "text/markdown": "_repr_markdown_",
@@ -282,19 +286,20 @@ def as_code(payload: Payload) -> str:
         return f"class Hostile:\n{body}\ndisplay(Hostile())\n"
     if payload.msg_type == "execute_result":
         return (
+            "from math import inf, nan\n"
             "class Hostile:\n    def _repr_mimebundle_(self, include=None, exclude=None):\n"
             f"        return {payload.data!r}, {payload.metadata!r}\nHostile()\n"
         )
     if payload.msg_type == "update_display_data":
         display_id = (payload.transient or {}).get("display_id")
         return (
-            "from IPython.display import publish_display_data\n"
+            "from math import inf, nan\nfrom IPython.display import publish_display_data\n"
             f"publish_display_data({{'text/plain': 'before'}}, transient={{'display_id': {display_id!r}}})\n"
             f"publish_display_data({payload.data!r}, {payload.metadata!r}, "
             f"transient={payload.transient!r}, update=True)\n"
         )
     return (
-        "from IPython.display import publish_display_data\n"
+        "from math import inf, nan\nfrom IPython.display import publish_display_data\n"
         f"publish_display_data({payload.data!r}, {payload.metadata!r}, "
         f"transient={payload.transient!r})\n"
     )
