@@ -77,7 +77,8 @@ def session_script(session: SandboxSession, rng: random.Random, cells: int) -> l
             result = session.run("x = b'x' * (200 << 20)", 30)
             good = result.exit_code == 137 and result.state_lost
         else:
-            result = session.run("import sys\nsys.exit(3)", 30)
+            # A real process exit: sys.exit keeps the session's state, as in IPython.
+            result = session.run("import os\nos._exit(3)", 30)
             good = result.state_lost and result.exit_code == 3
         if not good:
             failures.append(f"{fate}: {result!r}"[:400])

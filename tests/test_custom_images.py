@@ -222,7 +222,7 @@ def test_mcp_server_option_takes_the_image(requirements_image: str) -> None:
     assert config.images == {"python": requirements_image}
     service = ExecService(config)
     try:
-        output = asyncio.run(service.execute(ExecRequest("python", IMPORT_TABULATE)))
+        output = asyncio.run(service.execute(ExecRequest("python", IMPORT_TABULATE))).output
         assert output["output"].split() == ["1", "2"], output
     finally:
         service.shutdown()

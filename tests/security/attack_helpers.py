@@ -48,3 +48,22 @@ def accepted_any(server: socket.socket) -> bool:
         return False
     conn.close()
     return True
+
+
+NONCE_FINDER = """
+import os, re, sys, threading, time
+def nonces():
+    found, frame = set(), sys._getframe()
+    while frame is not None:
+        for scope in (frame.f_locals, frame.f_globals):
+            for value in list(scope.values()):
+                for item in list(value.values()) if isinstance(value, dict) else [value]:
+                    if isinstance(item, str) and re.fullmatch('[0-9a-f]{32}', item):
+                        found.add(item)
+        frame = frame.f_back
+    return found
+def frame(nonce, body):
+    return b'\\x1e\\x1f%s\\x1f%d\\x1f%s\\n' % (nonce.encode(), len(body), body)
+"""
+"""Python that a cell runs to learn every nonce the driver's frames hold (``nonces()``) and to
+build a protocol frame (``frame(nonce, body)``): what a forging cell can do."""

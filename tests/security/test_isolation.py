@@ -13,9 +13,11 @@ import socket
 
 import pytest
 from attack_helpers import accepted_any, assert_healthy, host_listener, lines_of
+from docker_support import docker_api as connect
 
 from sandbox_kernel import DockerSandbox
 from sandbox_kernel.engine.hardening import BASE_ENVIRONMENT
+from sandbox_kernel.languages import LANGUAGES
 
 NETWORK_PROBES = {
     "python": """
@@ -120,7 +122,10 @@ print("mentions", any(word in blob for word in (b"pytest", b"dockerd", b"contain
         assert secret not in result.stdout + result.stderr
         assert "SANDBOX_KERNEL_TEST_SECRET" not in result.stdout
     found = lines_of(python)
-    allowed = set(BASE_ENVIRONMENT) | {"HOSTNAME", "PWD", "SHLVL", "_", "OLDPWD"}
+    # The image's own ENV (set at build time, e.g. MPLBACKEND) is no host secret.
+    image_env = connect().inspect_image(engine.image_for(LANGUAGES["python"]))["Config"]["Env"]
+    allowed = (set(BASE_ENVIRONMENT) | {"HOSTNAME", "PWD", "SHLVL", "_", "OLDPWD"}
+               | {item.split("=", 1)[0] for item in image_env or []})
     assert set(found["environ"].split(",")) <= allowed, found["environ"]
     assert int(found["processes"]) <= 5
     assert found["host_pid_visible"] == "False" and found["mentions"] == "False"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import psutil
 import pytest
-from attack_helpers import assert_healthy
+from attack_helpers import NONCE_FINDER, assert_healthy
 from docker_support import docker_api as connect
 from docker_support import find_ours
 
@@ -198,20 +198,7 @@ FORGED = {
     "deep": b'{"type": "display", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
     "not-json": b"{not json",
 }
-FORGER = """
-import os, re, sys, time
-def nonces():
-    found, frame = set(), sys._getframe()
-    while frame is not None:
-        for scope in (frame.f_locals, frame.f_globals):
-            for value in list(scope.values()):
-                for item in list(value.values()) if isinstance(value, dict) else [value]:
-                    if isinstance(item, str) and re.fullmatch('[0-9a-f]{32}', item):
-                        found.add(item)
-        frame = frame.f_back
-    return found
-def frame(nonce, body):
-    return b'\\x1e\\x1f%s\\x1f%d\\x1f%s\\n' % (nonce.encode(), len(body), body)
+FORGER = NONCE_FINDER + """
 for nonce in nonces():
     os.write(2, frame(nonce, b'{"type": "flush"}'))
     os.write(1, frame(nonce, MESSAGE))

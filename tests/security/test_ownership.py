@@ -27,7 +27,7 @@ def foreign_containers() -> Iterator[dict[str, str]]:
     """
     api = connect()
     tag = secrets.token_hex(4)
-    image = LANGUAGES["python"].image
+    image = LANGUAGES["python"].default_image
     specs = {
         "unlabelled": {},
         "other_host": {ownership.LABEL: "run",

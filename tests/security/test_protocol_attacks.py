@@ -10,26 +10,14 @@ import time
 
 import kernel_support
 import psutil
+from attack_helpers import NONCE_FINDER
 from test_output import RSS_BUDGET, peak_rss_growth
 
 from sandbox_kernel import DockerSandbox
 from sandbox_kernel.limits import MiB
 
 # Finds every 32-hex string in the driver's frames: the nonces a Python cell can learn.
-NONCES = """
-import os, re, sys, threading, time
-def nonces():
-    found, frame = set(), sys._getframe()
-    while frame is not None:
-        for scope in (frame.f_locals, frame.f_globals):
-            for value in list(scope.values()):
-                for item in list(value.values()) if isinstance(value, dict) else [value]:
-                    if isinstance(item, str) and re.fullmatch('[0-9a-f]{32}', item):
-                        found.add(item)
-        frame = frame.f_back
-    return found
-def frame(nonce, body):
-    return b'\\x1e\\x1f%s\\x1f%d\\x1f%s\\n' % (nonce.encode(), len(body), body)
+NONCES = NONCE_FINDER + """
 def write(fd, data):  # whole writes: gVisor's pipes take part of a large write
     view = memoryview(data)
     while view:
