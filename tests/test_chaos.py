@@ -167,7 +167,8 @@ def run_the_mix(jobs: list[str], failures: list[str]) -> None:
             failures.append(f"{name} ({sandbox.runtime or 'runc'}): {result!r}"[:400])
 
     def sessions(sandbox: DockerSandbox, seed: int, cells: int) -> None:
-        with sandbox.session("python", Limits(memory=64 * MiB)) as session:
+        # IPython and its traceback machinery need more than 64 MiB under gVisor's accounting.
+        with sandbox.session("python", Limits(memory=128 * MiB)) as session:
             failures.extend(f"session ({sandbox.runtime or 'runc'}) {failure}"
                             for failure in session_script(session, random.Random(seed), cells))
 
