@@ -172,3 +172,14 @@ def wait_for_reply(kc: BlockingKernelClient, msg_id: str, timeout: float = 60) -
         reply: dict[str, Any] = kc.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
         if reply["parent_header"].get("msg_id") == msg_id:
             return reply
+
+
+Kernel = tuple[KernelManager, BlockingKernelClient]
+"""A running kernel and its client, as ``running_kernel`` yields them."""
+
+
+def is_complete(kc: BlockingKernelClient, code: str) -> dict[str, Any]:
+    """The content of the kernel's ``is_complete_reply`` for ``code``."""
+    msg_id = kc.is_complete(code)
+    reply: dict[str, Any] = wait_for_reply(kc, msg_id, timeout=30)
+    return dict(reply["content"])

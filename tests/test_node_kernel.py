@@ -7,17 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager
-from kernel_support import Cell, execute, running_kernel, wait_for_reply
-
-Kernel = tuple[KernelManager, BlockingKernelClient]
-
-
-def is_complete(kc: BlockingKernelClient, code: str) -> dict[str, Any]:
-    msg_id = kc.is_complete(code)
-    reply: dict[str, Any] = wait_for_reply(kc, msg_id, timeout=30)
-    return dict(reply["content"])
+from kernel_support import Cell, Kernel, execute, is_complete, running_kernel
 
 
 @pytest.fixture(scope="module")
