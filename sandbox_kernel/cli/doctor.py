@@ -7,17 +7,17 @@ because that is what the security guarantees are about.
 from __future__ import annotations
 
 import argparse
-from importlib import resources
 from typing import Any
 
 from sandbox_kernel.config import load_config
+from sandbox_kernel.engine.driver_files import driver_text
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.limits import Limits
 
 
 def probe_script() -> str:
     """``drivers/doctor_probe.sh``: printed by a Bash sandbox as KEY=VALUE lines."""
-    return resources.files("sandbox_kernel.drivers").joinpath("doctor_probe.sh").read_text()
+    return driver_text("doctor_probe.sh")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

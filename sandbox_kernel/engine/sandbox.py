@@ -15,12 +15,12 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Backend, ContainerInfo, ExecOutput, load_backend
 from sandbox_kernel.config import load_config
 from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine.driver_files import driver_text
 from sandbox_kernel.engine.framing import FrameScanner, Text
 from sandbox_kernel.engine.hardening import (
     BASE_ENVIRONMENT,
@@ -133,10 +133,6 @@ def shutdown() -> None:
     _remove_leftovers()
 
 
-def _driver_file(name: str) -> str:
-    return resources.files("sandbox_kernel.drivers").joinpath(name).read_text(encoding="utf-8")
-
-
 def one_shot_command(language: Language, runtime: str | None = None) -> list[str]:
     """The command of a one-shot container: ``drivers/oneshot.sh`` and its arguments.
 
@@ -146,9 +142,9 @@ def one_shot_command(language: Language, runtime: str | None = None) -> list[str
     """
     site = ""
     if language.name == "python" and is_gvisor(runtime):
-        site = _driver_file("whole_writes_site.py")
+        site = driver_text("whole_writes_site.py")
     program = f"/tmp/.sandbox-cell{language.suffix}"
-    return ["sh", "-c", _driver_file("oneshot.sh"), "sh", program, site, *language.interpreter]
+    return ["sh", "-c", driver_text("oneshot.sh"), "sh", program, site, *language.interpreter]
 
 
 class RunOutput:

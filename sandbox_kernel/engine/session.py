@@ -13,10 +13,10 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Attachment
+from sandbox_kernel.engine.driver_files import driver_file
 from sandbox_kernel.engine.framing import FrameScanner, Text
 from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
@@ -115,7 +115,7 @@ class OutputBacklog:
 
 def driver_command(language: Language, token: str) -> tuple[list[str], bytes]:
     """The container command and the driver source it expects on stdin."""
-    source = resources.files("sandbox_kernel.drivers").joinpath(language.driver).read_bytes()
+    source = driver_file(language.driver)
     script = "exec " + " ".join(_BOOT[language.name])
     return ["sh", "-c", script, "sh", str(len(source)), token], source
 
