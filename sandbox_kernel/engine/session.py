@@ -141,6 +141,8 @@ class SandboxSession:
         self._closed = False
         self._scanners: dict[int, FrameScanner] = {}
         self._invalid_messages = 0
+        self._rejected_before = 0
+        """``_rejected_messages()`` when the running cell was sent: its own are counted since."""
         self._dropped_before = 0
         self.starts = 0
         self.on_start: Callable[[SandboxSession], object] | None = None
@@ -430,6 +432,8 @@ class SandboxSession:
             assert self._pump is not None
             self._expect(nonce)
             try:
+                # Before the request: a fast cell's frames can arrive before collection starts.
+                self._rejected_before = self._rejected_messages()
                 self._pump.send(request("run", nonce, data, flag), seconds)
                 result = self._collect(nonce, data, started + seconds, on_output, on_input,
                                        on_display)
@@ -458,7 +462,6 @@ class SandboxSession:
         streams = {STDOUT: CappedStream("stdout", self.limits.max_output),
                    STDERR: CappedStream("stderr", self.limits.max_output)}
         result = ExecutionResult()
-        rejected_before = self._rejected_messages()
         acked = False
         displays = DisplayLog()
         budget = POLICY.budget()
@@ -538,7 +541,7 @@ class SandboxSession:
         if done is not None:
             result.payload = payloads(done["payload"], budget)
             self._show_notes(budget, streams[STDERR], on_output)
-        rejected = self._rejected_messages() - rejected_before
+        rejected = self._rejected_messages() - self._rejected_before
         if rejected:
             # Never silently: the user sees that the cell's output was not shown in full.
             note = (f"[sandbox-kernel] dropped {rejected} message(s) from the sandbox: malformed, "
