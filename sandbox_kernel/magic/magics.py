@@ -345,7 +345,9 @@ class SandboxMagics(Magics):
         runs one line. Output streams into the cell as it arrives. A failing program (non-zero
         exit, timeout, out of memory, an exception in a session, an interrupt) raises
         SandboxCellError naming the exit status and the cause, unless --no-raise-error. In a
-        session, the value of a Python or Node.js cell's last expression is the cell's result.
+        session, the value of a Python or Node.js cell's last expression is the cell's result;
+        what a session cell's threads, timers or background jobs print after it ended is shown
+        (and captured by --out/--err) with that session's next cell.
         Variables are not expanded in the options or the code ($HOME reaches the sandbox as is).
 
         Examples::
