@@ -18,6 +18,7 @@ from docker_support import find_ours
 
 from sandbox_kernel import DockerSandbox, Limits
 from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine.hardening import is_gvisor
 from sandbox_kernel.limits import MiB
 
 PIDS = Limits().pids
@@ -281,6 +282,43 @@ catch (e) { console.log(fds.length, e.code); }
 def _cpu_nanoseconds(container_id: str) -> int:
     stats = connect().stats(container_id, stream=False, one_shot=True)
     return int(stats["cpu_stats"]["cpu_usage"]["total_usage"])
+
+
+SESSION_SPIN = """
+import os, time
+def usage():
+    with open("/sys/fs/cgroup/cpuacct/cpuacct.usage") as f:
+        return int(f.read())
+with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+    print("quota", f.read().strip())
+wall, cpu = time.monotonic(), usage()
+end = time.time() + 3
+children = [os.fork() for _ in range(2)]
+if 0 in children:
+    while time.time() < end:
+        pass
+    os._exit(0)
+for _ in children:
+    os.wait()
+print("share", (usage() - cpu) / 1e9 / (time.monotonic() - wall))
+"""
+
+
+def test_a_session_s_first_cell_runs_within_its_cpu_quota(engine: DockerSandbox) -> None:
+    """A session's driver starts with one CPU (hardening.start_cpus); its first cell already
+    runs under ``Limits.cpus``: the cgroup's quota says so, and two busy processes get no more."""
+    quota = Limits().cpus
+    with engine.session("python") as session:
+        session.start()
+        info = connect().inspect_container(session.container_id)
+        assert info["HostConfig"]["NanoCpus"] == round(quota * 1e9)
+        if is_gvisor(engine.runtime):
+            return  # gVisor shows no cgroup files inside; its container starts at the limit
+        result = session.run(SESSION_SPIN, timeout=30)
+        assert result.exit_code == 0, result
+        values = dict(line.split() for line in result.stdout.splitlines())
+        assert int(values["quota"]) == round(quota * 100_000)
+        assert float(values["share"]) < quota * 1.2, values
 
 
 def test_cpu_spin_on_every_core_gets_at_most_its_cpu_quota(engine: DockerSandbox) -> None:
