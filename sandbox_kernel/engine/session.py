@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.driver_files import driver_file
 from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.hardening import start_cpus
 from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
 from sandbox_kernel.engine.rich import (
@@ -231,8 +232,11 @@ class SandboxSession:
 
             self._read_cell(True)  # the start's own output is read below, for its error
             command, source = driver_command(self.language, nonce)
+            # The driver starts (imports IPython) with a CPU to itself; the limit is applied
+            # once it is ready, before any request (so before any code of a cell) is sent.
+            boost = start_cpus(self.limits, self.sandbox.runtime)
             container_id = self.sandbox.create_container(
-                self.language, command, self.limits, "session"
+                self.language, command, self.limits, "session", cpus=boost
             )
             self.container_id = container_id
             self._dead_reason = None
@@ -266,6 +270,12 @@ class SandboxSession:
                     f"the {self.language.display_name} sandbox did not start ({kind}); "
                     f"its output: {output or '(none)'}"
                 )
+            if boost is not None:
+                try:
+                    backend.set_cpus(container_id, self.limits.cpus)
+                except BaseException:
+                    self._discard_container()
+                    raise
             self._expect(None)
             self._read_cell(False)
             self.starts += 1
