@@ -90,8 +90,9 @@ def test_marker_prefix_then_50_mib_costs_bounded_cpu_and_memory(engine: DockerSa
             assert session.run("print('next')", timeout=60).stdout.endswith("next\n")
         one_shot = engine.run(
             "python",
-            "import os\nos.write(1, b'\\x1e\\x1f' + b'a' * 32 + b'\\x1f9\\x1f')\n"
-            "for _ in range(50):\n    os.write(1, b'x' * (1024 * 1024))\n", timeout=60)
+            # Buffered writes: a raw os.write of 1 MiB may be partial (gVisor's pipes).
+            "import os, sys\nos.write(1, b'\\x1e\\x1f' + b'a' * 32 + b'\\x1f9\\x1f')\n"
+            "for _ in range(50):\n    sys.stdout.buffer.write(b'x' * (1024 * 1024))\n", timeout=60)
         cpu = sum(process.cpu_times()[:2]) - cpu_before
     assert one_shot.exit_code == 0 and one_shot.truncated
     assert growth() < RSS_BUDGET, f"our RSS grew by {growth() / MiB:.0f} MiB"
