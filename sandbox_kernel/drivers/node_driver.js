@@ -9,10 +9,10 @@
 //
 // Invisibility: the driver's names live in this block and behind symbol-keyed, non-enumerable
 // globals; the control channel is read by a worker thread from a private copy of descriptor 3, and
-// user code gets a
-// process.stdin of its own whose reads become `input` requests while a cell runs (end of input
-// when the frontend does not allow stdin, and between cells). stdout and stderr are switched to
-// blocking writes, so what a cell wrote is whole even when it calls process.exit().
+// user code gets a process.stdin of its own whose reads become `input` requests while a cell runs
+// (end of input when the frontend does not allow stdin; see "the user's stdin" below). stdout and
+// stderr are switched to blocking writes, so what a cell wrote is whole even when it calls
+// process.exit().
 'use strict';
 {
 const vm = require('vm');
