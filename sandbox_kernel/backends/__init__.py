@@ -157,6 +157,10 @@ class Backend(Protocol):
         """Whether the engine reported an OOM kill in this container (one look); like
         ``wait``, answered even after an ``auto_remove`` removal."""
 
+    def set_cpus(self, container_id: str, cpus: float) -> None:
+        """Change a running container's CPU limit (a fraction of one CPU, as in
+        ``ContainerSpec.cpus``); ``SandboxError`` when the engine cannot (gVisor's runsc)."""
+
     def remove(self, container_id: str) -> bool:
         """Remove whatever its state; ``True`` when it is gone, ``False`` to retry later."""
 
