@@ -30,7 +30,7 @@ from sandbox_kernel.engine import ownership
 
 OWNER_SITE = Path(__file__).parent / "owner_site"
 GONE_WITHIN = 15.0
-"""Seconds after the SIGKILL by which every container must be gone (measured: 0.1 to 0.2 s under
+"""Seconds after the SIGKILL by which every container must be gone (measured: 0.05 to 0.4 s under
 runc and gVisor on a 2-core machine shared with other test runs; the rest is headroom)."""
 
 BUSY = {"python": "while True:\n    pass", "bash": "while :; do :; done", "node": "while (true) {}"}
