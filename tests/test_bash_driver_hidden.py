@@ -124,7 +124,8 @@ def test_a_cell_that_breaks_the_runner_fails_clearly_and_the_next_runs_fresh(
     broken = bash.run("echo never")
     assert broken.exit_code != 0 and broken.state_lost  # never a false success
     assert "never" not in broken.stdout
-    assert "sandbox-kernel: a cell disabled or redefined what runs cells" in broken.stderr
+    assert "sandbox-kernel: this cell did not run: an earlier cell disabled or redefined a " \
+        "builtin that runs cells" in broken.stderr
     fresh = bash.run('echo "fresh [${kept-}]"')
     assert fresh.stdout == "fresh []\n" and fresh.exit_code == 0
     assert fresh.notice is not None and "state from earlier cells was lost" in fresh.notice

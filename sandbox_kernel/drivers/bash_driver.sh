@@ -1,33 +1,38 @@
 # sandbox-kernel session driver for Bash (drivers/PROTOCOL.md, version 2), run as
-# `bash -c SOURCE bash NONCE`. Two processes:
+# `bash -c SOURCE bash NONCE`. Two processes, so that nothing of the driver lives in the user's
+# shell:
 #
-# * this one, the supervisor, owns the control channel (requests on the container's stdin, frames
-#   on its stdout and stderr), the input server, the peak-memory read and the receipt (`ack`) of
-#   each cell; it is never seen by user code;
-# * the user shell, a child `bash --norc --noprofile -s` (a coprocess: its stdin and stdout are
-#   pipes to the supervisor), whose variables, functions, aliases, options and traps are the
-#   user's only. Its own stdout and stderr (the "event pipe") go to the supervisor, never to the
-#   user: anything it prints between cells (the echo of `set -v`, the trace of `set -x`) is
-#   read and dropped here.
+# * this one, the supervisor, owns the control channel (requests on the container's stdin through
+#   the reader process below, frames on its stdout and stderr), the input server, the peak-memory
+#   read and the receipt (`ack`) of each cell;
+# * the user shell, a child `bash --norc --noprofile /dev/stdin` started as a coprocess: it reads
+#   its commands from a pipe that only the supervisor writes (on descriptor 255, close-on-exec:
+#   bash's own place for a script), and its stdout and stderr, the "event pipe", go to the
+#   supervisor, never to the user. Its variables, functions, aliases, options and traps are the
+#   user's; what it prints between cells (the echo of `set -v`, the trace of `set -x`) is read
+#   and dropped here.
 #
-# A cell is written to /dev/shm/bash and the user shell is sent two lines (the runner):
-#   \builtin set +xv; \builtin shopt -u sourcepath; \builtin cd /dev/shm && \builtin source bash <IN >OUT 2>ERR
-#   </dev/null/RS NONCE US $? US $- US $PWD US ... RS || >/dev/null
+# A cell is written to /dev/shm/bash and the user shell gets three lines (the runner):
+#   \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin cd /dev/shm && \builtin source bash <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
+#   (( RS SEQ US $? US $- US ${PWD-} US ... RS )) 2>/proc/SUP/fd/EVENTS || ((1))
+#   \exec </dev/null >/proc/SUP/fd/EVENTS 2>&1
 # `source bash` from /dev/shm makes bash's messages read `bash: line N:` (N the cell's own line);
 # the redirections on `source` give the cell the container's stdout and stderr and its stdin, and
-# are undone when it ends (`exec >/dev/null` silences its own cell only). The second line is a
-# command with no name: its redirection fails (/dev/null is no directory) and bash's message, on
-# the event pipe, carries the cell's status, options, directory and OLDPWD; a null command is
-# neither traced by `set -x` nor looked up, so no function, alias or `enable -n` changes it. The
-# cell's first line begins with a prefix that truncates /dev/shm/bash (the proof that the real
-# `source` read the cell), goes back to the user's directory, OLDPWD and sourcepath, then turns
-# xtrace and verbose back on: the cell's commands are traced, the runner's are not.
+# are undone when it ends (`exec >/dev/null` silences its own cell only); they are paths, so a
+# cell that closes descriptors cannot take them away. The cell's first line begins with a prefix
+# that truncates /dev/shm/bash (the proof that the real `source` read the cell), goes back to the
+# user's directory, OLDPWD, posix mode and sourcepath, then turns verbose and xtrace back on: the
+# cell's commands are traced, the runner's are not. The second line is the marker (__sk_marker):
+# its error message tells the supervisor the cell's end, status, options and directories. The
+# third puts back the shell's own descriptors if the cell closed the saved copies.
 #
-# Interrupts: docker-init sends SIGINT to the process group. The supervisor only notes it. The
-# user shell runs its one INT trap (the only thing of the driver that shows, in `trap -p`: a
-# non-interactive bash without a SIGINT trap dies of SIGINT, and an interactive one loses
-# `line N` in its messages), which sets a DEBUG trap returning 130 from the sourced cell and
-# every function (`set -T`); the supervisor removes that DEBUG trap after the cell.
+# What a cell can still see or break (see PROTOCOL.md): the user shell's one SIGINT trap in
+# `trap -p` and `set -T` in `$-` (a non-interactive bash without a SIGINT trap dies of SIGINT; an
+# interactive one loses `line N` in its messages): on SIGINT it sets a DEBUG trap that returns
+# 130 from the sourced cell and every function, removed before the next cell. BASH_SOURCE and
+# BASH_LINENO show the sourced cell ("bash") under the command pipe ("/dev/stdin"). A cell that
+# redefines `builtin` or disables `source` or `cd` leaves the runner unable to run the next cell:
+# that cell fails with a clear error and the sandbox is replaced, never a false success.
 #
 # The protocol uses builtins only: a cell can leave an environment that no external program could
 # start with (E2BIG).
@@ -211,9 +216,10 @@ __sk_await() {
   local chunk
   __sk_said=
   while IFS= builtin read -r -d $'\036' -u "$__sk_ev" chunk; do
-    if [[ $chunk == "$1"$'\037'* ]]; then
+    # (the echo of `set -v` shows the marker unexpanded: its status is no number)
+    if [[ $chunk == "$1"$'\037'[0-9]* ]]; then
       __sk_mark=${chunk#"$1"$'\037'}
-      IFS= builtin read -r -u "$__sk_ev" chunk  # the rest of bash's message
+      IFS= builtin read -r -u "$__sk_ev" chunk  # the rest of the line
       return 0
     elif [[ $chunk == exit$'\037'* ]]; then
       builtin exit "${chunk#exit$'\037'}"
@@ -222,12 +228,16 @@ __sk_await() {
   done
   builtin exit 1
 }
-# The marker line (__sk_m) of the next exchange (__sk_seq): a null command whose failing redirection names the fields
-# (the options only from the end of their lists: sourcepath and posix are what is needed).
+# The marker line (__sk_m) of the next exchange (__sk_seq): an arithmetic command whose
+# expression is not one (it begins with RS), so bash's error message, sent to the event pipe,
+# carries the fields: status, options, directory, OLDPWD (set?, value) and the ends of the option
+# lists (sourcepath and posix are what is needed). `((` is a keyword: no function, alias or
+# `enable -n` reaches it; it works with errexit, nounset and in posix mode; and it costs no file
+# lookup (a failing redirection costs milliseconds under gVisor).
 __sk_seq=0
 __sk_marker() {
   (( ++__sk_seq ))
-  builtin printf -v __sk_m '%s' "2>/proc/$$/fd/$__sk_ev </dev/null/\$'\\036'$__sk_seq\$'\\037'\"\$?\"\$'\\037'\"\$-\"\$'\\037'\"\$PWD\"\$'\\037'\"\${OLDPWD+1}\"\$'\\037'\"\${OLDPWD-}\"\$'\\037'\"\${BASHOPTS#*promptvars}\"\$'\\037'\"\${SHELLOPTS#*interactive-comments}\"\$'\\036' || >/dev/null"$'\n'
+  __sk_m='(( '$'\036'$__sk_seq$'\037''$?'$'\037''$-'$'\037''${PWD-}'$'\037''${OLDPWD+1}'$'\037''${OLDPWD-}'$'\037''${BASHOPTS#*promptvars}'$'\037''${SHELLOPTS#*interactive-comments}'$'\036'' )) 2>/proc/'$$'/fd/'$__sk_ev' || ((1))'$'\n'
 }
 # Send lines to the user shell.
 __sk_tell() {
@@ -240,12 +250,13 @@ __sk_state() {
   __sk_setopts=${__sk_setopts%$'\n'}
 }
 # A query in the user shell at top level (its output on the event pipe): __sk_said gets it.
+# Used for completion and inspection (compgen, type, help), and to read what a traced or echoed
+# runner printed.
 __sk_query() {
   __sk_marker
-  __sk_tell $'\\builtin set +xv\n{ '"$1; } >/proc/$$/fd/$__sk_ev 2>/dev/null"$' || >/dev/null\n'"$__sk_m"
+  __sk_tell $'\\builtin set +xv\n{ '"$1; } >/proc/$$/fd/$__sk_ev 2>/dev/null"$' || ((1))\n'"$__sk_m"
   __sk_await "$__sk_seq"
-  __sk_said=${__sk_said%"/dev/null/"}
-  __sk_said=${__sk_said%"${__sk_said##*$'\n'}"}
+  __sk_said=${__sk_said%"${__sk_said##*$'\n'}"}  # bash's "NAME: line N: ((: " ends it
 }
 __sk_q="'"
 __sk_marker
@@ -318,7 +329,7 @@ __sk_inspect() {
 __sk_prefix() {
   local p q
   builtin printf -v q '%q' "$__sk_pwd"
-  p='>|/dev/shm/bash; \builtin cd -- '$q' || >/dev/null; '
+  p='>|/dev/shm/bash; \builtin cd -- '$q' || ((1)); '
   if [[ -n $__sk_had_old ]]; then builtin printf -v q '%q' "$__sk_oldpwd"; p+='OLDPWD='$q'; '
   else p+='\builtin unset OLDPWD; '; fi
   [[ :$__sk_setopts: == *:posix:* ]] && p+='\builtin set -o posix; '
@@ -364,7 +375,7 @@ while __sk_read; do
       __sk_oldpwd=${__sk_before[3]} __sk_opts=${__sk_before[4]} __sk_setopts=${__sk_before[5]}
       __sk_prefix ''
       __sk_cell "$__sk_pre" /dev/null
-      [[ -n $__sk_entered ]] || __sk_fail "a cell disabled or redefined what runs cells (\`builtin', \`source', \`cd'), so the next cell cannot run"
+      [[ -n $__sk_entered ]] || __sk_fail "this cell did not run: an earlier cell disabled or redefined a builtin that runs cells (builtin, source, cd)"
     fi
     [[ $__sk_flags == *[xv]* ]] && __sk_query '>/dev/null'  # the trace of the runner is read now, not with the next request
     if [[ -z $__sk_pwd ]]; then  # the cell unset PWD: the shell still knows where it is
