@@ -54,9 +54,9 @@ __sk_send() {
   [[ $1 == 2 ]] && fd=$__sk_err
   builtin printf '\036\037%s\037%d\037%s\n' "$__sk_nonce" "${#2}" "$2" >&"$fd"
 }
-# The control channel's reader, a process of its own (so `wait` in a cell never waits for it):
-# it forwards each request to the shell over a pipe and, at end of file (the host is gone), kills
-# the driver's process group, even while a cell runs.
+# The control channel's reader, a process of its own: it forwards each request to the supervisor
+# over a pipe (input answers to the input server) and, at end of file (the host is gone), kills
+# the process group, the user shell included, even while a cell runs.
 __sk_forward() {
   local LC_ALL=C line payload verb nonce size
   trap '' INT  # interrupts are for the cell
