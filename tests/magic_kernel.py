@@ -7,6 +7,7 @@ talk to the kernel through jupyter_client directly.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 from collections.abc import Callable
@@ -32,6 +33,10 @@ class CellReply:
     """``display_data`` and ``update_display_data`` contents, in order."""
     bundles: list[dict[str, Any]] = field(default_factory=list)
     """The MIME bundles of ``execute_result`` messages."""
+    order: list[str] = field(default_factory=list)
+    """Arrival order: ``stream:TEXT`` for each stream message, the message type for the rest."""
+    prompts: list[str] = field(default_factory=list)
+    """The prompts of the ``input_request`` messages answered."""
 
     @property
     def error_text(self) -> str:
@@ -58,24 +63,34 @@ class KernelProbe:
         code: str,
         timeout: float = 90.0,
         on_stream: Callable[[str, str], None] | None = None,
+        answers: list[str] | None = None,
     ) -> CellReply:
-        """Run one cell and collect everything it sent until the kernel went idle."""
+        """Run one cell and collect everything it sent until the kernel went idle.
+
+        With ``answers``, the frontend allows stdin and answers input requests with them in order.
+        """
         reply = CellReply()
         started = time.monotonic()
-        msg_id = self.client.execute(code, allow_stdin=False)
+        msg_id = self.client.execute(code, allow_stdin=answers is not None)
         deadline = started + timeout
         idle = False
         while not idle:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"cell did not finish in {timeout} s: {code[:80]!r}")
+            if answers is not None:
+                with contextlib.suppress(queue.Empty):
+                    request = self.client.get_stdin_msg(timeout=0.05)
+                    reply.prompts.append(request["content"]["prompt"])
+                    self.client.input(answers.pop(0))
             try:
-                msg = self.client.get_iopub_msg(timeout=min(remaining, 1.0))
+                msg = self.client.get_iopub_msg(timeout=min(remaining, 0.2 if answers else 1.0))
             except queue.Empty:
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]
+            reply.order.append(f"stream:{content['text']}" if kind == "stream" else kind)
             if kind == "stream":
                 if content["name"] == "stdout":
                     reply.stdout += content["text"]

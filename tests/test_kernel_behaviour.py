@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import docker
@@ -159,6 +160,82 @@ def test_output_is_streamed_while_the_cell_runs(python: Kernel) -> None:
     last = wait_for_stream(kc, msg_id, "end")
     assert last - first >= 0.6, "the lines arrived together, not as they were printed"
     assert wait_for_reply(kc, msg_id)["content"]["status"] == "ok"
+
+
+# What a timer, thread or background job of each language prints half a second after its cell.
+LATE_OUTPUT = {
+    "python": "import threading\nthreading.Timer(0.5, lambda: print('late', flush=True)).start()",
+    "bash": "(sleep 0.5; echo late) &",
+    "node": "setTimeout(() => console.log('late'), 500)",
+}
+
+
+def iopub_until(kc: BlockingKernelClient, last: Any, timeout: float) -> list[dict[str, Any]]:
+    """iopub messages in arrival order, up to the first for which ``last(msg)`` holds (included);
+    raises if it does not come within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    seen: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        try:
+            msg: dict[str, Any] = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        except Empty:
+            break
+        seen.append(msg)
+        if last(msg):
+            return seen
+    raise AssertionError(f"not within {timeout} s; got {[m['msg_type'] for m in seen]}")
+
+
+def idle_of(msg_id: str) -> Any:
+    return lambda msg: (msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == msg_id
+                        and msg["content"]["execution_state"] == "idle")
+
+
+def streamed(messages: list[dict[str, Any]], msg_id: str) -> str:
+    return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream"
+                   and m["parent_header"].get("msg_id") == msg_id)
+
+
+@pytest.mark.parametrize("language", sorted(LATE_OUTPUT))
+def test_output_after_the_cell_is_sent_at_once_under_that_cell(
+    request: pytest.FixtureRequest, language: str
+) -> None:
+    """Issue 15.5, as ipykernel: what a cell's timer, thread or background job prints after the
+    cell ended is published at once with that cell's parent header, not held for the next cell
+    (no request is sent while the test waits)."""
+    _, kc = request.getfixturevalue(language)
+    kernel_support.drain(kc)
+    msg_id = kc.execute(LATE_OUTPUT[language])
+    assert wait_for_reply(kc, msg_id)["content"]["status"] == "ok"
+    during = iopub_until(kc, idle_of(msg_id), 30)
+    assert "late" not in streamed(during, msg_id), "the timer fired before the cell ended"
+    ended = time.monotonic()
+    text = ""
+
+    def whole_line(msg: dict[str, Any]) -> bool:  # print may write its "\n" apart
+        nonlocal text
+        text += streamed([msg], msg_id)
+        return "late\n" in text
+
+    after = iopub_until(kc, whole_line, 3)
+    assert streamed(after, msg_id) == "late\n"
+    print(f"{language}: late output {time.monotonic() - ended:.2f} s after the cell's idle")
+
+
+def test_output_while_the_next_cell_runs_is_that_cells(python: Kernel) -> None:
+    """Once a new execute_request runs, every stream goes to it (ipykernel sets its streams'
+    parent on each request): a timer of the first cell that fires during the second prints under
+    the second, and nothing of the second goes under the first."""
+    _, kc = python
+    kernel_support.drain(kc)
+    first = kc.execute("import threading\n"
+                       "threading.Timer(0.8, lambda: print('late', flush=True)).start()")
+    assert wait_for_reply(kc, first)["content"]["status"] == "ok"
+    second = kc.execute("%%timeout 10\nimport time\nprint('own', flush=True)\ntime.sleep(2.5)")
+    messages = iopub_until(kc, idle_of(second), 30)
+    assert streamed(messages, second) == "own\nlate\n"
+    assert streamed(messages, first) == ""
+    assert wait_for_reply(kc, second)["content"]["status"] == "ok"
 
 
 def test_receipt_in_reply_metadata(python: Kernel) -> None:

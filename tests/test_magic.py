@@ -494,3 +494,29 @@ def test_rich_output_of_a_session_cell_is_shown_in_the_notebook(kernel: KernelPr
     assert base64.b64decode(figure["data"]["image/png"])[:4] == b"\x89PNG"
     assert reply.results == ["bool"]
     kernel.execute("%sandbox_stop rich")
+
+
+def test_a_session_cell_reads_input_through_the_notebook(kernel: KernelProbe) -> None:
+    """``read`` in a ``%%sandbox bash`` session cell becomes the host kernel's input request
+    (issue #15.2), answered by the frontend; without stdin the cell reads end of input at once."""
+    cell = "%%sandbox bash --session ask\nread -p 'name? ' name; echo \"got [$name] $?\""
+    reply = kernel.execute(cell, answers=["Ada"])
+    assert reply.status == "ok", reply
+    assert len(reply.prompts) == 1  # (bash shows read's prompt only when stdin is a terminal)
+    assert "got [Ada] 0" in reply.stdout
+    started = time.monotonic()
+    reply = kernel.execute(cell)  # allow_stdin False, as nbclient sends
+    assert reply.status == "ok" and "got [] 1" in reply.stdout, reply
+    assert time.monotonic() - started < 10
+    kernel.execute("%sandbox_stop ask")
+
+
+def test_rich_output_of_a_session_cell_shows_while_it_runs(kernel: KernelProbe) -> None:
+    """A display comes out in order with the text around it, before the cell ends."""
+    reply = kernel.execute(
+        "%%sandbox python --session live\nimport time\nprint('before', flush=True)\n"
+        "display({'n': 1})\ntime.sleep(1.5)\nprint('after')")
+    assert reply.status == "ok", reply
+    assert reply.order.index("stream:before\n") < reply.order.index("display_data") < \
+        reply.order.index("stream:after\n"), reply.order
+    kernel.execute("%sandbox_stop live")

@@ -3,6 +3,7 @@ promise (the README's main job runs the same notebooks)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import kernel_support
 import nbformat
 import pytest
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 from sandbox_kernel.jupyter.specs import KERNEL_NAMES
@@ -131,3 +133,42 @@ def test_notebook_runs(path: Path, tmp_path: Path) -> None:
     check = CHECKS.get(path.name)
     if check is not None:
         check(cells)
+
+
+def test_output_after_the_last_cell_is_sent_under_it_for_a_batch_runner(tmp_path: Path) -> None:
+    """nbclient reads a cell's messages up to its idle status and shuts the kernel down after the
+    last cell: output that a timer prints later is never read, by design (with ipykernel too).
+    The kernel does publish it, under the cell that started the timer: a runner that goes on
+    reading iopub (here nbclient's own message handling, after its last cell) saves it there."""
+    notebook = nbformat.v4.new_notebook(  # type: ignore[no-untyped-call]
+        cells=[nbformat.v4.new_code_cell("x = 1"),  # type: ignore[no-untyped-call]
+               nbformat.v4.new_code_cell(  # type: ignore[no-untyped-call]
+                   "import threading\n"
+                   "threading.Timer(0.5, lambda: print('late', flush=True)).start()")],
+        metadata={"kernelspec": {"name": "sandbox-python", "display_name": "Sandbox (Python)",
+                                 "language": "python"}})
+    msg_ids: dict[int, str] = {}
+
+    def executed(cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        msg_ids[cell_index] = execute_reply["parent_header"]["msg_id"]
+
+    client = NotebookClient(notebook, timeout=60, kernel_name="sandbox-python",
+                            resources={"metadata": {"path": str(tmp_path)}},
+                            on_cell_executed=executed)
+    last = len(notebook.cells) - 1
+    with client.setup_kernel(env=kernel_support.kernel_env()):
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+        assert text(notebook.cells[last], "stdout") == ""  # nbclient saw the idle before it
+        assert client.kc is not None
+        get_iopub_msg = run_sync(client.kc.get_iopub_msg)
+        deadline = time.monotonic() + 3
+        while text(notebook.cells[last], "stdout") != "late\n":
+            msg = get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if msg["parent_header"].get("msg_id") == msg_ids[last]:
+                client.process_message(msg, notebook.cells[last], last)
+    saved = tmp_path / "late.ipynb"
+    nbformat.write(notebook, saved)  # type: ignore[no-untyped-call]
+    cells = nbformat.read(saved, as_version=4).cells  # type: ignore[no-untyped-call]
+    assert text(cells[last], "stdout") == "late\n"
+    assert text(cells[0], "stdout") == ""

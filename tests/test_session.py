@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox_kernel import DockerSandbox
+from sandbox_kernel import DockerSandbox, Limits
 from sandbox_kernel.engine.session import SandboxSession
 
 
@@ -277,3 +277,52 @@ def test_reads_go_to_the_on_input_callback(
                               ".createInterface({ input: process.stdin })) n++; n", 30)
         assert time.monotonic() - started < 10
         assert eof.stdout == "eof\n" if language == "bash" else eof.value == "0"
+
+
+LATE = "import threading\nthreading.Timer(0.5, lambda: print('late', flush=True)).start()"
+
+
+def test_output_after_a_cell_goes_to_on_late_output_at_once(sandbox: DockerSandbox) -> None:
+    """Text written after the cell's reply reaches ``on_late_output`` as it is written (issue
+    15.5), from the session's reader thread, not the next run."""
+    arrived: list[tuple[str, str, float]] = []
+    with sandbox.session("python") as session:
+        session.on_late_output = lambda name, text: arrived.append(
+            (name, text, time.monotonic()))
+        assert session.run(LATE, timeout=30).exit_code == 0
+        ended = time.monotonic()
+        deadline = ended + 3
+        while "late\n" not in "".join(t for _, t, _ in arrived) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # print writes its "\n" apart: one or two chunks
+        assert {name for name, _, _ in arrived} == {"stdout"}
+        assert "".join(text for _, text, _ in arrived) == "late\n"
+        assert arrived[0][2] - ended < 3
+        assert session.run("print('next')", timeout=30).stdout == "next\n"
+
+
+def test_without_on_late_output_the_next_run_gets_it(python: SandboxSession) -> None:
+    """The documented default: text after a cell waits (bounded) for the next run."""
+    assert python.run(LATE, timeout=30).exit_code == 0
+    time.sleep(1.5)
+    assert python.run("print('next')", timeout=30).stdout == "late\nnext\n"
+
+
+def test_output_after_a_cell_is_capped_until_the_next_cell(sandbox: DockerSandbox) -> None:
+    """At most ``max_output`` bytes per stream between two cells, then one note on stderr; the
+    next period between cells starts with a fresh cap."""
+    limits = Limits(max_output=4096)
+    flood = ("import threading\n"
+             "threading.Timer(0.3, lambda: print('y' * 20000, flush=True)).start()")
+    arrived: list[tuple[str, str]] = []
+    with sandbox.session("python", limits) as session:
+        session.on_late_output = lambda name, text: arrived.append((name, text))
+        for _ in range(2):
+            arrived.clear()
+            assert session.run(flood, timeout=30).exit_code == 0
+            time.sleep(1.5)
+            out = "".join(text for name, text in arrived if name == "stdout")
+            err = "".join(text for name, text in arrived if name == "stderr")
+            assert out == "y" * 4096
+            assert err == ("[sandbox-kernel: output after the cell over 4 KiB per stream was "
+                           "dropped until the next cell]\n")

@@ -152,6 +152,10 @@ class Backend(Protocol):
     def oom_killed(self, container_id: str) -> bool:
         """Whether the engine recorded an OOM kill for this exited container (one look)."""
 
+    def set_cpus(self, container_id: str, cpus: float) -> None:
+        """Change a running container's CPU limit (a fraction of one CPU, as in
+        ``ContainerSpec.cpus``); ``SandboxError`` when the engine cannot (gVisor's runsc)."""
+
     def remove(self, container_id: str) -> bool:
         """Remove whatever its state; ``True`` when it is gone, ``False`` to retry later."""
 

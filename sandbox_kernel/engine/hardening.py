@@ -35,6 +35,21 @@ BASE_ENVIRONMENT: Mapping[str, str] = {
 }
 
 
+START_CPUS = 1.0
+"""The CPU limit of a session container while its driver starts (our code only: IPython's import
+is single-threaded, so one CPU is all it can use); the session applies ``Limits.cpus`` before the
+driver says it is ready, so no code of a cell ever runs with more."""
+
+
+def start_cpus(limits: Limits, runtime: str | None) -> float | None:
+    """The CPU limit to start a session container with, or ``None`` to start it at
+    ``limits.cpus`` (already one CPU or more, or gVisor, whose runsc cannot change a running
+    container's limits)."""
+    if limits.cpus >= START_CPUS or is_gvisor(runtime):
+        return None
+    return START_CPUS
+
+
 def is_gvisor(runtime: str | None) -> bool:
     """Whether ``runtime`` names gVisor (``runsc``, or a variant registered under that name)."""
     return bool(runtime) and "runsc" in str(runtime)
@@ -48,8 +63,10 @@ def container_spec(
     limits: Limits,
     labels: Mapping[str, str],
     runtime: str | None = None,
+    cpus: float | None = None,
 ) -> ContainerSpec:
-    """The spec of one sandbox: every limit of ``limits`` and every hardening item applied."""
+    """The spec of one sandbox: every limit of ``limits`` and every hardening item applied;
+    ``cpus`` replaces ``limits.cpus`` (see ``start_cpus``)."""
     return ContainerSpec(
         name=name,
         image=image,
@@ -60,7 +77,7 @@ def container_spec(
         hostname=HOSTNAME,
         environment=dict(BASE_ENVIRONMENT),
         memory=limits.memory,
-        cpus=limits.cpus,
+        cpus=limits.cpus if cpus is None else cpus,
         pids=limits.pids,
         nofile=limits.nofile,
         max_file_size=limits.max_file_size,

@@ -308,15 +308,21 @@ class DockerSandbox:
         return limits
 
     def create_container(
-        self, language: Language, command: list[str], limits: Limits, role: str
+        self, language: Language, command: list[str], limits: Limits, role: str,
+        cpus: float | None = None,
     ) -> str:
-        """Create (not start) a hardened container of ours for ``language``; return its ID."""
+        """Create (not start) a hardened container of ours for ``language``; return its ID.
+
+        ``cpus`` starts it with another CPU limit than ``limits.cpus`` (``hardening.start_cpus``:
+        the caller must apply ``limits.cpus`` with ``backend.set_cpus`` before any user code).
+        """
         backend = self.backend
         # Named by us and tracked before the request, so an interrupt that lands while the
         # engine creates it cannot leave a container nobody knows about.
         name = f"sandbox-kernel-{language.name}-{role}-{secrets.token_hex(8)}"
         spec = container_spec(name=name, image=self.image_for(language), command=command,
-                              limits=limits, labels=ownership.labels(role), runtime=self.runtime)
+                              limits=limits, labels=ownership.labels(role), runtime=self.runtime,
+                              cpus=cpus)
         _track(backend, name)
         try:
             container_id = backend.create(spec)

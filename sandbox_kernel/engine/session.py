@@ -7,6 +7,7 @@ socket, no new container and no ``docker exec``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.driver_files import driver_file
 from sandbox_kernel.engine.framing import FrameScanner, Text
+from sandbox_kernel.engine.hardening import start_cpus
 from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
 from sandbox_kernel.engine.rich import (
@@ -59,6 +61,10 @@ MESSAGE_BACKLOG = 4
 """Driver messages may wait in the queue up to this many times ``Limits.max_message`` bytes."""
 FLUSH_WAIT = 1.0
 MAX_MATCHES = 1000
+
+LATE_NOTE = ("[sandbox-kernel: output after the cell over {cap} per stream was dropped "
+             "until the next cell]\n")
+"""Sent once per stream and period between cells, when the text after a cell reached its cap."""
 
 _BOOT = {
     "python": ("python3", "-u", "-c", '"$(head -c "$1")"', '"$2"'),
@@ -126,6 +132,15 @@ class SandboxSession:
     One cell runs at a time. A cell that kills the interpreter (exit, out of memory, a timeout
     that ignores interrupts) loses the state; the next run starts a fresh container and says so in
     ``ExecutionResult.notice``.
+
+    Output after a cell: text that threads, timers, promises or background jobs of a cell write
+    once the cell has ended goes to ``on_late_output`` at once, when it is set (the Jupyter
+    kernels send it with the finished cell's parent header, as ipykernel's streams do). Without
+    it, the text waits (bounded by the backlog) and comes out as the next run's output, as it
+    would in a terminal. Text written while a cell runs is that cell's output, whichever cell's
+    code wrote it: the sandbox's stdout does not say (ipykernel, too, gives a thread's output to
+    the request being served). Driver messages between cells are dropped and counted
+    (``dropped_messages``).
     """
 
     def __init__(self, sandbox: DockerSandbox, language: Language, limits: Limits) -> None:
@@ -144,6 +159,17 @@ class SandboxSession:
         self._rejected_before = 0
         """``_rejected_messages()`` when the running cell was sent: its own are counted since."""
         self._dropped_before = 0
+        self.on_late_output: OutputCallback | None = None
+        """Called ``(stream_name, text)`` with the text the sandbox writes while no cell is read
+        (after a cell's reply, before the next one is sent), from the session's reader thread
+        and at once: it must not block (the Jupyter kernel appends to its stream batcher). At
+        most ``Limits.max_output`` bytes per stream between two cells, then one ``LATE_NOTE`` on
+        stderr and the rest is dropped. An exception it raises is ignored. Set it before the
+        session starts; ``None`` (the default): the next run gets that text."""
+        self._routing = threading.Lock()
+        """Held while text is routed: to ``on_late_output`` (between cells) or to the queue."""
+        self._collecting = True
+        self._late = self._late_streams()
         self.starts = 0
         self.on_start: Callable[[SandboxSession], object] | None = None
         """Called after every start of a container (the first and each restart), e.g. to put
@@ -188,8 +214,11 @@ class SandboxSession:
                     return
                 for item in scanner.feed(payload):
                     if isinstance(item, Text):
-                        if backlog.admit(stream_id, len(item.data)):
-                            events.put(("text", stream_id, item.data))
+                        with self._routing:  # a cell's end cannot slip between test and put
+                            if not self._collecting and self.on_late_output is not None:
+                                self._deliver_late(stream_id, item.data)
+                            elif backlog.admit(stream_id, len(item.data)):
+                                events.put(("text", stream_id, item.data))
                         continue
                     if not backlog.admit(MESSAGES, len(item.body)):
                         continue
@@ -201,9 +230,13 @@ class SandboxSession:
                         message["nonce"] = item.nonce
                         events.put(("msg", len(item.body) << 2 | stream_id, message))
 
+            self._read_cell(True)  # the start's own output is read below, for its error
             command, source = driver_command(self.language, nonce)
+            # The driver starts (imports IPython) with a CPU to itself; the limit is applied
+            # once it is ready, before any request (so before any code of a cell) is sent.
+            boost = start_cpus(self.limits, self.sandbox.runtime)
             container_id = self.sandbox.create_container(
-                self.language, command, self.limits, "session"
+                self.language, command, self.limits, "session", cpus=boost
             )
             self.container_id = container_id
             self._dead_reason = None
@@ -237,7 +270,14 @@ class SandboxSession:
                     f"the {self.language.display_name} sandbox did not start ({kind}); "
                     f"its output: {output or '(none)'}"
                 )
+            if boost is not None:
+                try:
+                    backend.set_cpus(container_id, self.limits.cpus)
+                except BaseException:
+                    self._discard_container()
+                    raise
             self._expect(None)
+            self._read_cell(False)
             self.starts += 1
             if self.on_start is not None:
                 self.on_start(self)
@@ -253,6 +293,59 @@ class SandboxSession:
             self._backlog.release(MESSAGES, tag >> 2)
             tag &= 3
         return kind, tag, data
+
+    def _late_streams(self) -> dict[int, CappedStream]:
+        """The caps of one period between cells (counted, not kept)."""
+        cap = self.limits.max_output
+        return {STDOUT: CappedStream("stdout", cap, retain=False),
+                STDERR: CappedStream("stderr", cap, retain=False)}
+
+    def _read_cell(self, collecting: bool) -> None:
+        """Route the sandbox's text to the queue (a cell is read) or to ``on_late_output``.
+
+        At a cell's end, the text the reader queued after the cell's last reply is late output
+        too: it goes to the callback now, before any text that follows it; an ``eof`` stays
+        queued for the next cell to report. A new period between cells starts with fresh caps.
+        """
+        with self._routing:
+            self._collecting = collecting
+            if collecting:
+                for stream in self._late.values():  # a character cut at the period's end
+                    self._send_late(stream.name, stream.flush())
+                return
+            self._late = self._late_streams()
+            if self.on_late_output is None:
+                return
+            keep: list[tuple[str, int, Any]] = []
+            while True:
+                try:
+                    kind, tag, data = self._events.get_nowait()
+                except queue.Empty:
+                    break
+                if kind == "text":
+                    self._backlog.release(tag, len(data))
+                    self._deliver_late(tag, data)
+                elif kind == "msg":  # for the request that just ended: stale, as in _collect
+                    self._backlog.release(MESSAGES, tag >> 2)
+                else:
+                    keep.append((kind, tag, data))
+            for event in keep:
+                self._events.put(event)
+
+    def _deliver_late(self, stream_id: int, data: bytes) -> None:
+        """Give text written between cells to ``on_late_output`` within the period's cap
+        (called with ``_routing`` held)."""
+        stream = self._late[stream_id]
+        already_dropped = stream.dropped
+        self._send_late(stream.name, stream.feed(data))
+        if stream.dropped and not already_dropped:
+            self._send_late("stderr", LATE_NOTE.format(cap=format_size(stream.cap)))
+
+    def _send_late(self, name: str, text: str) -> None:
+        callback = self.on_late_output
+        if text and callback is not None:
+            with contextlib.suppress(Exception):  # the reader thread must go on reading
+                callback(name, text)
 
     def _expect(self, nonce: str | None) -> None:
         """Accept frames carrying ``nonce`` only (``None``: between requests, accept none)."""
@@ -431,6 +524,7 @@ class SandboxSession:
             started = time.monotonic()
             assert self._pump is not None
             self._expect(nonce)
+            self._read_cell(True)
             try:
                 # Before the request: a fast cell's frames can arrive before collection starts.
                 self._rejected_before = self._rejected_messages()
@@ -439,6 +533,7 @@ class SandboxSession:
                                        on_display)
             finally:
                 self._expect(None)
+                self._read_cell(False)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
             result.settle(self.limits.memory, seconds)

@@ -19,23 +19,30 @@ class CappedStream:
 
     ``feed`` returns the newly kept text, decoded incrementally so live consumers never see a
     character split across two chunks; invalid UTF-8 becomes U+FFFD instead of raising.
+    ``retain=False`` only counts: the text is handed out by ``feed`` and not kept for ``text``
+    (a session's output between cells, which goes straight to a callback).
     """
 
-    def __init__(self, name: str, cap: int) -> None:
+    def __init__(self, name: str, cap: int, *, retain: bool = True) -> None:
         self.name = name
         self.cap = cap
         self.kept = bytearray()
+        self.size = 0
+        """Bytes let through so far (``len(kept)`` when retained)."""
         self.dropped = 0
+        self._retain = retain
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def feed(self, data: bytes) -> str:
-        room = self.cap - len(self.kept)
+        room = self.cap - self.size
         if room <= 0:
             self.dropped += len(data)
             return ""
         keep = data[:room]
         self.dropped += len(data) - len(keep)
-        self.kept += keep
+        self.size += len(keep)
+        if self._retain:
+            self.kept += keep
         return self._decoder.decode(keep)
 
     def flush(self) -> str:

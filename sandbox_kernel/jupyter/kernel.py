@@ -66,6 +66,10 @@ class SandboxKernel(SandboxSettings, Kernel):
         self._cancel_input = threading.Event()
         self._pending_notice: str | None = None
         self._execute_ident: Any = None
+        # One batcher for the kernel's lifetime, pointed at each cell in turn: what a cell's
+        # threads, timers or background jobs print after it ended goes out at once with that
+        # cell's parent header, until the next execute_request (as ipykernel's streams do).
+        self._output = StreamBatcher(partial(self._publish_stream, {}))
         self.runner: CellRunner | None = None
         self.config_error: str | None = None
         self.sandbox_limits = Limits()
@@ -81,7 +85,8 @@ class SandboxKernel(SandboxSettings, Kernel):
             runner_class = SessionRunner if self.sandbox_mode == "session" else FreshRunner
             self.runner = runner_class(
                 sandbox, flavour.language, self.sandbox_limits,
-                start_files=self._start_files if self.upload_on_start else None)
+                start_files=self._start_files if self.upload_on_start else None,
+                on_late_output=self._output.write)
         except (TraitError, ValueError) as exc:
             self.config_error = f"invalid sandbox configuration: {exc}"
             self.log.error("%s", self.config_error)
@@ -155,6 +160,7 @@ class SandboxKernel(SandboxSettings, Kernel):
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         self._cancel_input.set()
         await asyncio.to_thread(self.close_sandbox)
+        self._output.flush()
         return {"status": "ok", "restart": restart}
 
     @property
@@ -209,7 +215,8 @@ class SandboxKernel(SandboxSettings, Kernel):
             self.history.record(count, code)
         self._interrupted.clear()
         self._cancel_input.clear()
-        output = StreamBatcher(partial(self._publish_stream, parent))
+        output = self._output
+        output.retarget(partial(self._publish_stream, parent))
         shown: set[str] = set()
 
         def on_display(item: RichOutput) -> None:
@@ -230,7 +237,7 @@ class SandboxKernel(SandboxSettings, Kernel):
                 # A failed transfer after a cell that ran is still the cell's failure.
                 failure = self._report(result, timeout, output, notice is not None) or failure
         finally:
-            output.close()
+            output.flush()  # the cell's text goes before its result, error and reply
         self._receipts[parent["header"]["msg_id"]] = self._receipt(result)
         if failure is not None:
             content = failure.content()

@@ -5,6 +5,11 @@ Jupyter message per chunk would flood a browser with a tight printing loop (alte
 writes to stdout and stderr made ~11,000 messages in 3 s). ``StreamBatcher`` keeps one buffer per
 stream, sends the first chunk at once and then at most one message per stream every ``interval``
 seconds, like ipykernel's ``OutStream``: the stream that started buffering first goes first.
+
+A kernel keeps one batcher for its lifetime and points it at each new cell (``retarget``), as
+ipykernel sets its streams' parent on every request: text that a cell's threads, timers or
+background jobs write after the cell ended still goes out, with that cell's parent header, until
+the next cell starts.
 """
 
 from __future__ import annotations
@@ -39,10 +44,20 @@ class StreamBatcher:
     def flush(self) -> None:
         """Send everything written so far, now (e.g. before asking the user for input)."""
         with self._send_lock:
-            with self._cond:
-                batch, self._pending = self._pending, {}
-            for name, pieces in batch.items():
-                self._send(name, "".join(pieces))
+            self._flush_locked()
+
+    def retarget(self, send: SendStream) -> None:
+        """Send what was written so far with the current ``send``, and later text with ``send``
+        (a new cell's parent header); a write racing with this goes to either."""
+        with self._send_lock:
+            self._flush_locked()
+            self._send = send
+
+    def _flush_locked(self) -> None:
+        with self._cond:
+            batch, self._pending = self._pending, {}
+        for name, pieces in batch.items():
+            self._send(name, "".join(pieces))
 
     def close(self) -> None:
         """Send what is left and stop; everything written before returns has been sent."""

@@ -39,7 +39,7 @@ from IPython.core.magic import (
 from sandbox_kernel.config import load_config
 from sandbox_kernel.engine.registry import SessionRegistry, check_session_name
 from sandbox_kernel.engine.rich import RichOutput
-from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
+from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.engine.workspace import TransferError
 from sandbox_kernel.errors import SandboxError
@@ -49,7 +49,7 @@ from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.flavours import image_reference
 from sandbox_kernel.languages import LANGUAGES, Language, resolve_language
 from sandbox_kernel.limits import Limits, format_size
-from sandbox_kernel.magic.display import show_rich_outputs
+from sandbox_kernel.magic.display import SessionDisplay
 from sandbox_kernel.magic.report import (
     SandboxCellError,
     SandboxMagicError,
@@ -59,7 +59,13 @@ from sandbox_kernel.magic.report import (
     failure_cause,
     table,
 )
-from sandbox_kernel.magic.runner import Outcome, SessionStopper, run_here, run_in_worker
+from sandbox_kernel.magic.runner import (
+    Outcome,
+    Relay,
+    SessionStopper,
+    run_here,
+    run_in_worker,
+)
 from sandbox_kernel.result import ExecutionResult
 
 __all__ = [
@@ -207,6 +213,21 @@ class CellWriter:
                 target.flush()
 
 
+def ask_user(prompt: str, password: bool) -> str | None:
+    """A session cell's input request, asked in the host kernel as ``input()`` / ``getpass``
+    would (ipykernel sends an ``input_request`` to the frontend); ``None`` at end of input.
+    A frontend that does not allow stdin makes ipykernel raise ``StdinNotImplementedError``,
+    which ``run_in_worker`` turns into end of input too."""
+    try:
+        if password:
+            import getpass
+
+            return getpass.getpass(prompt)
+        return input(prompt)
+    except EOFError:
+        return None
+
+
 # -- state ----------------------------------------------------------------------------------------
 
 
@@ -345,7 +366,9 @@ class SandboxMagics(Magics):
         runs one line. Output streams into the cell as it arrives. A failing program (non-zero
         exit, timeout, out of memory, an exception in a session, an interrupt) raises
         SandboxCellError naming the exit status and the cause, unless --no-raise-error. In a
-        session, the value of a Python or Node.js cell's last expression is the cell's result.
+        session, the value of a Python or Node.js cell's last expression is the cell's result;
+        what a session cell's threads, timers or background jobs print after it ended is shown
+        (and captured by --out/--err) with that session's next cell.
         Variables are not expanded in the options or the code ($HOME reaches the sandbox as is).
 
         Examples::
@@ -468,15 +491,20 @@ class SandboxMagics(Magics):
                 session.close()
                 raise UsageError(f"--session {request.session}: {exc}") from None
         session = entry.session
-        rich: list[RichOutput] = []
+        shown = SessionDisplay(entry.name)
 
-        def work(on_output: OutputCallback) -> ExecutionResult:
-            return session.execute(request.code, request.timeout, on_output=on_output,
-                                   on_display=rich.append, files=request.files,
-                                   collect=request.collect)
+        def show(item: RichOutput) -> None:
+            writer.flush()  # the text before a display shows above it
+            shown.show(item)
 
-        outcome = run_in_worker(work, SessionStopper(session), writer.write)
-        outcome.rich = rich
+        def work(relay: Relay) -> ExecutionResult:
+            return session.execute(request.code, request.timeout, on_output=relay.output,
+                                   on_display=relay.display, on_input=relay.input,
+                                   files=request.files, collect=request.collect)
+
+        outcome = run_in_worker(work, SessionStopper(session), writer.write, show=show,
+                                ask=ask_user)
+        outcome.value = shown.value
         entry.cells += 1
         if outcome.abandoned or (new_session and outcome.result is None and not session.alive):
             # It never started, or it is stuck for good (its container was killed): forget it.
@@ -523,7 +551,7 @@ class SandboxMagics(Magics):
             if request.raise_error:
                 raise failure
             print("\n".join(failure._render_traceback_()), file=sys.stderr, flush=True)
-        value = show_rich_outputs(outcome.rich, request.session or "")
+        value = outcome.value
         if value is not None:
             return SandboxValue(result.value if result and result.value else "", value)
         if result is not None and result.value is not None:

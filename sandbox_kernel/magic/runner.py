@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.rich import RichOutput
@@ -81,7 +82,10 @@ class Outcome:
     output: dict[str, list[str]] = field(default_factory=lambda: {"stdout": [], "stderr": []})
     """Every piece of output seen, per stream (for ``--out``/``--err`` when there is no result)."""
     rich: list[RichOutput] = field(default_factory=list)
-    """The cell's rich outputs (after the output policy), in order; session cells only."""
+    """Rich outputs (after the output policy) not shown as they came, in order; session cells
+    only."""
+    value: RichOutput | None = None
+    """The cell's ``execute_result``, when its rich outputs were shown as they came."""
 
 
 def run_here(work: Work, sink: OutputSink) -> Outcome:
@@ -115,12 +119,21 @@ def run_here(work: Work, sink: OutputSink) -> Outcome:
     return outcome
 
 
-_INTERRUPT = ("", "")
+Item = tuple[str, Any]
+"""What the worker thread hands the main thread: ``("output", (stream, text))``,
+``("display", RichOutput)``, ``("input", Question)``, or ``_INTERRUPT``."""
+
+_INTERRUPT: Item = ("interrupt", None)
 """Queued by the SIGINT handler: the main thread's wait wakes up and acts on it."""
 
 
+Asking = Callable[[], contextlib.AbstractContextManager[None]]
+"""Gives a context in which SIGINT raises ``KeyboardInterrupt`` again (while the user is asked
+for input, which only an exception can end)."""
+
+
 @contextlib.contextmanager
-def interrupts_as_messages(chunks: queue.SimpleQueue[tuple[str, str] | None]) -> Iterator[None]:
+def interrupts_as_messages(chunks: queue.SimpleQueue[Item | None]) -> Iterator[Asking]:
     """While inside, SIGINT queues ``_INTERRUPT`` instead of raising ``KeyboardInterrupt``.
 
     An exception raised asynchronously can surface at any bytecode, including the jump back
@@ -128,57 +141,113 @@ def interrupts_as_messages(chunks: queue.SimpleQueue[tuple[str, str] | None]) ->
     ``KeyboardInterrupt`` there would miss some. A handler that only queues a message cannot be
     missed. ``SimpleQueue.put`` is safe to call from a signal handler. Signal handlers can only
     be installed from the main thread; elsewhere (an ipykernel subshell) no SIGINT arrives.
+    Yields ``Asking``.
     """
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield contextlib.nullcontext
         return
     previous = signal.getsignal(signal.SIGINT)
     if previous in (signal.SIG_IGN, None):
-        yield  # interrupts are off: keep them off
+        yield contextlib.nullcontext  # interrupts are off: keep them off
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
         chunks.put(_INTERRUPT)
 
+    @contextlib.contextmanager
+    def asking() -> Iterator[None]:
+        signal.signal(signal.SIGINT, previous)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, handler)
+
     signal.signal(signal.SIGINT, handler)
     try:
-        yield
+        yield asking
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
+@dataclass
+class Question:
+    """An input request of the cell, answered by the main thread through ``answer``."""
+
+    prompt: str
+    password: bool
+    answer: queue.SimpleQueue[str | None] = field(default_factory=queue.SimpleQueue)
+
+
+class Relay:
+    """The session cell's callbacks, called in the worker thread; each hands its item to the
+    main thread, which shows it in the cell (``run_in_worker``)."""
+
+    def __init__(self, chunks: queue.SimpleQueue[Item | None]) -> None:
+        self._chunks = chunks
+
+    def output(self, stream: str, text: str) -> None:
+        self._chunks.put(("output", (stream, text)))
+
+    def display(self, item: RichOutput) -> None:
+        self._chunks.put(("display", item))
+
+    def input(self, prompt: str, password: bool) -> str | None:
+        """Blocks until the main thread has asked the user; ``None`` is end of input."""
+        question = Question(prompt, password)
+        self._chunks.put(("input", question))
+        return question.answer.get()
+
+
+SessionWork = Callable[[Relay], ExecutionResult]
+Show = Callable[[RichOutput], None]
+Ask = Callable[[str, bool], "str | None"]
+
+
 def run_in_worker(
-    work: Work,
+    work: SessionWork,
     stopper: Stopper,
     sink: OutputSink,
     *,
+    show: Show | None = None,
+    ask: Ask | None = None,
     grace: float = STOP.grace,
 ) -> Outcome:
-    """Run ``work`` in a worker thread; deliver its output to ``sink`` from the calling thread.
+    """Run ``work`` in a worker thread; deliver what it relays from the calling thread.
 
-    ``sink`` is called in the calling (main) thread, so writes reach the cell's own output, and
-    ``%%capture`` or anything else that swaps ``sys.stdout`` sees them. A first interrupt asks
-    the program to stop; a second one, or the grace period running out, kills it. Returns once
-    the engine has returned (or, in a pathological case, gave up on it).
+    Output goes to ``sink``, rich outputs to ``show`` (as they come, so a plot appears while the
+    cell still runs, in order with the text around it; without ``show`` they are kept in
+    ``outcome.rich``), input requests to ``ask`` (without it, or when it raises, the cell reads
+    end of input). All of these run in the calling (main) thread, so writes reach the cell's own
+    output and ``%%capture`` or anything else that swaps ``sys.stdout`` sees them. A first
+    interrupt asks the program to stop (an interrupt while ``ask`` waits for the user also ends
+    that input); a second one, or the grace period running out, kills it. Returns once the
+    engine has returned (or, in a pathological case, gave up on it).
     """
     outcome = Outcome()
-    chunks: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
-
-    def on_output(stream: str, text: str) -> None:
-        chunks.put((stream, text))
+    chunks: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+    relay = Relay(chunks)
+    escalate_at: float | None = None
+    give_up_at: float | None = None
 
     def target() -> None:
         try:
-            outcome.result = work(on_output)
+            outcome.result = work(relay)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread to report
             outcome.error = exc
         finally:
             chunks.put(None)
 
+    def interrupt() -> None:
+        nonlocal escalate_at
+        if not outcome.interrupted:
+            outcome.interrupted = True
+            escalate_at = time.monotonic() + grace
+            stopper.interrupt()
+        elif not outcome.killed:
+            escalate_at = time.monotonic()  # asked again: stop waiting for it
+
     worker = threading.Thread(target=target, name="sandbox-magic-cell", daemon=True)
-    escalate_at: float | None = None
-    give_up_at: float | None = None
-    with interrupts_as_messages(chunks):
+    with interrupts_as_messages(chunks) as asking:
         worker.start()
         while True:
             now = time.monotonic()
@@ -196,17 +265,30 @@ def run_in_worker(
                 continue
             if item is None:
                 break
-            if item is _INTERRUPT:
-                if not outcome.interrupted:
-                    outcome.interrupted = True
-                    escalate_at = time.monotonic() + grace
-                    stopper.interrupt()
-                elif not outcome.killed:
-                    escalate_at = time.monotonic()  # asked again: stop waiting for it
-                continue
-            stream, text = item
-            outcome.output.setdefault(stream, []).append(text)
-            with contextlib.suppress(Exception):  # a broken sys.stdout must not strand the cell
-                sink(stream, text)
+            kind, payload = item
+            if kind == "interrupt":
+                interrupt()
+            elif kind == "input":
+                answer: str | None = None
+                if ask is not None and not outcome.interrupted:
+                    try:
+                        with asking():
+                            answer = ask(payload.prompt, payload.password)
+                    except KeyboardInterrupt:
+                        interrupt()
+                    except Exception:  # noqa: BLE001 - no stdin here (nbclient): end of input
+                        answer = None
+                payload.answer.put(answer)
+            elif kind == "display":
+                if show is None:
+                    outcome.rich.append(payload)
+                else:
+                    with contextlib.suppress(Exception):
+                        show(payload)
+            else:
+                stream, text = payload
+                outcome.output.setdefault(stream, []).append(text)
+                with contextlib.suppress(Exception):  # a broken sys.stdout must not strand it
+                    sink(stream, text)
     worker.join(0 if outcome.abandoned else 1.0)
     return outcome

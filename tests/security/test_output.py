@@ -27,9 +27,10 @@ RSS_BUDGET = 64 * MiB
 
 
 @contextmanager
-def peak_rss_growth() -> Iterator[Callable[[], int]]:
-    """Samples this process's RSS every 10 ms; yields a function giving the peak growth."""
-    process = psutil.Process()
+def peak_rss_growth(pid: int | None = None) -> Iterator[Callable[[], int]]:
+    """Samples the RSS of this process (or of ``pid``, a kernel's) every 10 ms; yields a function
+    giving the peak growth."""
+    process = psutil.Process(pid)
     baseline = process.memory_info().rss
     peak = [baseline]
     done = threading.Event()

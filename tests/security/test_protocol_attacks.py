@@ -7,13 +7,15 @@ with frames, make a cell that did not run look like a success, or reach another 
 from __future__ import annotations
 
 import time
+from queue import Empty
+from typing import Any
 
 import kernel_support
 import psutil
 from attack_helpers import NONCE_FINDER
 from test_output import RSS_BUDGET, peak_rss_growth
 
-from sandbox_kernel import DockerSandbox
+from sandbox_kernel import DockerSandbox, Limits
 from sandbox_kernel.limits import MiB
 
 # Finds every 32-hex string in the driver's frames: the nonces a Python cell can learn.
@@ -88,8 +90,9 @@ def test_marker_prefix_then_50_mib_costs_bounded_cpu_and_memory(engine: DockerSa
             assert session.run("print('next')", timeout=60).stdout.endswith("next\n")
         one_shot = engine.run(
             "python",
-            "import os\nos.write(1, b'\\x1e\\x1f' + b'a' * 32 + b'\\x1f9\\x1f')\n"
-            "for _ in range(50):\n    os.write(1, b'x' * (1024 * 1024))\n", timeout=60)
+            # Buffered writes: a raw os.write of 1 MiB may be partial (gVisor's pipes).
+            "import os, sys\nos.write(1, b'\\x1e\\x1f' + b'a' * 32 + b'\\x1f9\\x1f')\n"
+            "for _ in range(50):\n    sys.stdout.buffer.write(b'x' * (1024 * 1024))\n", timeout=60)
         cpu = sum(process.cpu_times()[:2]) - cpu_before
     assert one_shot.exit_code == 0 and one_shot.truncated
     assert growth() < RSS_BUDGET, f"our RSS grew by {growth() / MiB:.0f} MiB"
@@ -198,3 +201,54 @@ def test_alternating_one_byte_writes_make_few_iopub_messages() -> None:
     # ~3.5 s of output at one message per stream per 0.1 s, plus the start and the end.
     assert len(streams) <= 2 * 40, f"{len(streams)} stream messages for {pairs} write pairs"
     print(f"alternating writes: {pairs} pairs in 3 s -> {len(streams)} iopub stream messages")
+
+
+FLOOD_AFTER_THE_CELL = """
+import os, threading
+stop = threading.Event()
+def flood():
+    line = memoryview(b'y' * 65535 + b'\\n')
+    while not stop.is_set():
+        view = line
+        while view:  # whole writes: gVisor's pipes take part of a large write
+            view = view[os.write(1, view):]
+threading.Thread(target=flood, daemon=True).start()
+"""
+
+
+def test_output_flood_after_the_cell_is_capped_and_the_next_cell_runs() -> None:
+    """A thread prints forever once its cell has ended. What it prints goes out at once under
+    that cell (issue 15.5), but at most ``max_output`` per stream until the next cell, with a
+    visible note; the kernel's memory stays bounded and the next cell runs."""
+    cap = Limits().max_output
+    with kernel_support.running_kernel("sandbox-python", {"timeout": "30"}) as (km, kc):
+        kernel_support.execute(kc, "1")  # the sandbox is up before the measurement
+        pid = km.provisioner.process.pid  # type: ignore[union-attr]
+        with peak_rss_growth(pid) as growth:
+            cpu_before = sum(psutil.Process(pid).cpu_times()[:2])
+            msg_id = kc.execute(FLOOD_AFTER_THE_CELL)
+            assert kernel_support.wait_for_reply(kc, msg_id)["content"]["status"] == "ok"
+            late: dict[str, Any] = {"stdout": 0, "stderr": ""}
+            deadline = time.monotonic() + 6  # the flood goes on between cells
+            while time.monotonic() < deadline:
+                try:
+                    msg = kc.get_iopub_msg(timeout=0.2)
+                except Empty:
+                    continue
+                if (msg["msg_type"] == "stream"
+                        and msg["parent_header"].get("msg_id") == msg_id):
+                    name, text = msg["content"]["name"], msg["content"]["text"]
+                    late[name] += len(text) if name == "stdout" else text
+            started = time.monotonic()
+            after = kernel_support.execute(kc, "stop.set(); 6 * 7", timeout=60)
+            waited = time.monotonic() - started
+            cpu = sum(psutil.Process(pid).cpu_times()[:2]) - cpu_before
+        assert after.content["status"] == "ok" and after.value == "42", after.outputs
+        assert waited < 10, f"the next cell waited {waited:.1f} s behind the flood"
+        # The cell's own output (up to the cap) and the late output (up to the cap again).
+        assert cap <= late["stdout"] <= 2 * cap, late["stdout"]
+        assert "output after the cell over 1 MiB per stream was dropped" in late["stderr"]
+        assert growth() < RSS_BUDGET, f"the kernel's RSS grew by {growth() / MiB:.0f} MiB"
+        print(f"thread flooding stdout between cells (kernel): RSS +{growth() / MiB:.1f} MiB, "
+              f"CPU {cpu:.1f} s in 6 s, {late['stdout']} characters sent, next cell "
+              f"{waited:.2f} s")

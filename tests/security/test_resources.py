@@ -18,6 +18,7 @@ from docker_support import find_ours
 
 from sandbox_kernel import DockerSandbox, Limits
 from sandbox_kernel.engine import ownership
+from sandbox_kernel.engine.hardening import is_gvisor
 from sandbox_kernel.limits import MiB
 
 PIDS = Limits().pids
@@ -281,6 +282,20 @@ catch (e) { console.log(fds.length, e.code); }
 def _cpu_nanoseconds(container_id: str) -> int:
     stats = connect().stats(container_id, stream=False, one_shot=True)
     return int(stats["cpu_stats"]["cpu_usage"]["total_usage"])
+
+
+def test_a_session_s_first_cell_runs_within_its_cpu_quota(engine: DockerSandbox) -> None:
+    """A session's driver starts with one CPU (hardening.start_cpus); its first cell already
+    runs under ``Limits.cpus``, as the engine and the cgroup the cell sees both say."""
+    quota = Limits().cpus
+    with engine.session("python") as session:
+        session.start()
+        info = connect().inspect_container(session.container_id)
+        assert info["HostConfig"]["NanoCpus"] == round(quota * 1e9)
+        if is_gvisor(engine.runtime):
+            return  # gVisor shows no cgroup files inside; its container starts at the limit
+        result = session.run("print(open('/sys/fs/cgroup/cpu/cpu.cfs_quota_us').read())")
+        assert result.stdout.strip() == str(round(quota * 100_000)), result
 
 
 def test_cpu_spin_on_every_core_gets_at_most_its_cpu_quota(engine: DockerSandbox) -> None:

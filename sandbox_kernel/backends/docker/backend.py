@@ -103,6 +103,17 @@ class DockerBackend:
             return False
         return bool(state.get("OOMKilled"))
 
+    def set_cpus(self, container_id: str, cpus: float) -> None:
+        # docker-py's update_container has no NanoCpus, which is how create_kwargs sets the limit
+        # (and the daemon refuses a CPU period next to it): the same endpoint, called directly.
+        api = self.api
+        try:
+            response = api._post_json(api._url("/containers/{0}/update", container_id),
+                                      data={"NanoCpus": int(cpus * 1e9)})
+            api._raise_for_status(response)
+        except Exception as exc:
+            raise translate(exc) from None
+
     def remove(self, container_id: str) -> bool:
         try:
             self.api.remove_container(container_id, force=True)

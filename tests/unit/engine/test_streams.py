@@ -38,3 +38,11 @@ def test_capped_stream_never_splits_a_character_live() -> None:
     pieces = [stream.feed(encoded[i:i + 1]) for i in range(len(encoded))]
     assert "".join(pieces) == "héllo ✓"
     assert all("\ufffd" not in piece for piece in pieces)
+
+
+def test_a_stream_that_does_not_retain_only_counts() -> None:
+    """Text between cells goes straight to a callback: capped, decoded, not kept."""
+    stream = CappedStream("stdout", 5, retain=False)
+    assert stream.feed("hé".encode()[:2]) == "h"  # é cut in two
+    assert stream.feed("é!!!".encode()[1:]) == "é!!"
+    assert (stream.size, stream.dropped, bytes(stream.kept)) == (5, 1, b"")

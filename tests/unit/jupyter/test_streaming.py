@@ -48,3 +48,18 @@ def test_first_chunk_goes_out_at_once_and_order_follows_arrival() -> None:
     batcher.write("stdout", "c")
     batcher.close()
     assert sent == [("stderr", "first"), ("stdout", "ac"), ("stderr", "b")]
+
+
+def test_retarget_sends_what_was_written_before_with_the_old_target() -> None:
+    """A kernel points its one batcher at each new cell: text written before goes out with the
+    previous cell's parent, text written after with the new one's, in order."""
+    sent: list[tuple[str, str, str]] = []
+    batcher = StreamBatcher(lambda name, text: sent.append(("first", name, text)), 10.0)
+    batcher.write("stdout", "a")  # sent at once: the first chunk
+    time.sleep(0.2)
+    batcher.write("stdout", "late")  # held for the interval...
+    batcher.retarget(lambda name, text: sent.append(("second", name, text)))
+    assert sent == [("first", "stdout", "a"), ("first", "stdout", "late")]  # ...but sent now
+    batcher.write("stderr", "own")
+    batcher.close()
+    assert sent[2:] == [("second", "stderr", "own")]
