@@ -150,3 +150,18 @@ def test_interrupt_stops_the_cell_and_keeps_the_shell(bash: SandboxSession) -> N
     after = bash.run(
         'echo "$kept"; trap -p DEBUG; trap -p INT | cmp - /tmp/trap.before && echo same')
     assert after.stdout == "yes\nsame\n"  # no DEBUG trap left behind
+
+
+def test_a_syntax_error_on_the_first_line_quotes_the_users_line_only(
+    bash: SandboxSession,
+) -> None:
+    bash.run("cd /tmp")
+    failed = bash.run("echo x )\necho never")
+    assert failed.exit_code == 2 and failed.stdout == ""
+    assert failed.stderr == ("bash: line 1: syntax error near unexpected token `)'\n"
+                             "bash: line 1: `echo x )'\n")
+    # The check parses the line in the driver without running it: a line that would close the
+    # check's own braces is not checked, and runs nowhere.
+    bash.run("}; touch /tmp/injected; f() {")
+    after = bash.run("pwd; [[ -e /tmp/injected ]] && echo present || echo absent")
+    assert after.stdout == "/tmp\nabsent\n"

@@ -342,6 +342,25 @@ __sk_prefix() {
   [[ $__sk_flags == *x* ]] && p+='\builtin set -x; '
   __sk_pre=$p
 }
+# Whether the cell's first line is a syntax error by itself (then nothing of the cell runs, and
+# the cell is sent without the prefix, so that bash's message quotes the user's line only). Parsed
+# here, as the body of a function that is never called (no fork), with extglob on; a line with a
+# `}` could close that body and run here, so it is not checked (nor a line over 4 KiB). Only
+# believed when the user shell has no aliases (an alias can make a line valid there).
+__sk_line1_invalid() {
+  local line=${1%%$'\n'*} err=
+  [[ $line == *'}'* || ${#line} -gt 4096 ]] && return 1
+  builtin shopt -s extglob
+  builtin eval "__sk_chk() { $line"$'\n}' 2>/dev/null && err=ok
+  [[ -z $err ]] && builtin eval "__sk_chk() { $line"$'\n}' 2>/dev/shm/.sandbox-kernel-check
+  builtin shopt -u extglob
+  builtin unset -f __sk_chk
+  [[ -z $err ]] || return 1
+  IFS= builtin read -r -d '' err < /dev/shm/.sandbox-kernel-check
+  [[ $err == *'`__sk_chk() { '* ]] || return 1  # bash quotes the offending line: the first
+  __sk_query '\builtin alias'
+  [[ -z $__sk_said ]]
+}
 # Run the text $1 (already prefixed) as a cell with stdin $2; __sk_st and the state are set, and
 # __sk_entered says whether the real `source` read it.
 __sk_cell() {
@@ -362,6 +381,7 @@ while __sk_read; do
     __sk_stdin=/dev/null
     [[ -n $__sk_cin ]] && __sk_stdin=/proc/$$/fd/$__sk_cin
     __sk_prefix "$__sk_payload"
+    __sk_line1_invalid "$__sk_payload" && __sk_pre=
     __sk_before=("$__sk_flags" "$__sk_pwd" "$__sk_had_old" "$__sk_oldpwd" "$__sk_opts" "$__sk_setopts")
     __sk_cell "$__sk_pre$__sk_payload" "$__sk_stdin"
     __sk_input_stop
