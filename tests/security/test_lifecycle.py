@@ -7,6 +7,8 @@ does, and that nothing the code started outlives its container.
 from __future__ import annotations
 
 import secrets
+import subprocess
+import threading
 import time
 
 import psutil
@@ -15,6 +17,7 @@ from attack_helpers import assert_healthy, lines_of
 
 from sandbox_kernel import DockerSandbox
 from sandbox_kernel.engine.sandbox import KILL_GRACE
+from sandbox_kernel.errors import SandboxUnavailable
 
 # Slack on top of the engine's own grace for a loaded 2-core machine and gVisor's slower kill.
 SLACK = 2.5
@@ -303,3 +306,29 @@ def test_a_one_shot_program_that_kills_its_wrapper_is_reported_as_killed(
     result = engine.run("bash", "echo before\nkill -9 $PPID\nsleep 5", timeout=30)
     assert result.stdout == "before\n" and result.exit_code == 137, result
     assert not result.oom_killed and result.verdict.kind == "exit", result
+
+
+def test_a_run_docker_stops_from_outside_is_unavailable_not_an_exit(engine: DockerSandbox) -> None:
+    """``docker stop`` (as a daemon shutting down does) sends SIGTERM: the run did not finish, so
+    it raises ``SandboxUnavailable`` instead of reporting the program's "exit status 143"; a
+    program that sends SIGTERM to its own init is still just an exit."""
+    started: list[str] = []
+
+    def stop_it() -> None:
+        deadline = time.monotonic() + 30
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        subprocess.run(["docker", "stop", "-t", "5", *started[:1]], capture_output=True,
+                       timeout=60, check=False)
+
+    stopper = threading.Thread(target=stop_it)
+    stopper.start()
+    with pytest.raises(SandboxUnavailable, match="stopped this sandbox from outside"):
+        engine.run("python", "import time\nprint('running', flush=True)\ntime.sleep(30)", 60,
+                   on_start=started.append)
+    stopper.join()
+    own = engine.run("python", "import os, signal, time\nos.kill(1, signal.SIGTERM)\n"
+                     "time.sleep(5)", 30)
+    assert own.exit_code == 143 and not own.timed_out
+    assert_healthy(engine, "python")

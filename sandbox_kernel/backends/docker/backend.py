@@ -24,10 +24,16 @@ from sandbox_kernel.backends import (
     FrameHandler,
 )
 from sandbox_kernel.backends.docker.attach import AttachPump
-from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
+from sandbox_kernel.backends.docker.client import (
+    START_DAEMON_HINT,
+    connect,
+    open_attach_socket,
+    translate,
+)
 from sandbox_kernel.backends.docker.exec import run_exec
 from sandbox_kernel.backends.docker.exits import EVENT_FILTERS, EventStream, ExitMonitor
 from sandbox_kernel.backends.docker.spec import create_kwargs
+from sandbox_kernel.errors import SandboxUnavailable
 
 _GONE = (docker.errors.NotFound,)
 _TRANSIENT = (docker.errors.APIError, requests.exceptions.RequestException)
@@ -101,12 +107,17 @@ class DockerBackend:
 
     def signal(self, container_id: str, signal: str) -> None:
         # Not running any more (or being removed): nothing to signal.
+        self._exits.note_signal(container_id)
         with contextlib.suppress(*_TRANSIENT):
             self.api.kill(container_id, signal=signal)
 
     def wait(self, container_id: str, timeout: float) -> int | None:
         started = time.monotonic()
         end = self._exits.wait(container_id, timeout)
+        if end is not None and end.exited and end.stopped:
+            raise SandboxUnavailable(
+                "Docker stopped this sandbox from outside (docker stop, or the daemon shutting "
+                f"down), so the program did not finish; if the daemon is down, {START_DAEMON_HINT}")
         if end is not None and end.exited:
             return end.status  # None when Docker's exitCode was malformed: unknown
         if end is not None and end.watched:

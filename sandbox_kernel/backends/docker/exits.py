@@ -23,8 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-EVENT_FILTERS = {"type": ["container"], "event": ["die", "oom"]}
-"""The only events read: a container ended (``die``), the OOM killer acted in it (``oom``)."""
+EVENT_FILTERS = {"type": ["container"], "event": ["die", "oom", "kill"]}
+"""The only events read: a container ended (``die``), the OOM killer acted in it (``oom``), it
+was sent a signal (``kill``: SIGTERM is never ours, so it says the container was stopped from
+outside: ``docker stop`` or the daemon shutting down)."""
+SIGTERM = 15
 REPLAY_SECONDS = 30.0
 """How far back the stream starts, to cover the gap between Docker's headers and its subscription
 (and a daemon clock a little behind ours); older events are of containers we do not know yet."""
@@ -52,23 +55,30 @@ class ContainerEnd:
     oom: bool = False
     watched: bool = True
     """False once the stream that watched it ended: what it did since then is unknown here."""
+    stopped: bool = False
+    """Sent SIGTERM before it died, not by us: stopped from outside, so its status is not its
+    program's."""
+    own_signals: int = 0
+    """Signals we sent (``note_signal``) whose ``kill`` events have not come yet."""
 
 
 def parse_event(event: object) -> tuple[str, str, int | None] | None:
-    """``(container_id, action, exit_status)`` from one decoded event, or ``None`` if it is not
-    a well-formed ``die`` or ``oom`` of a container (``exit_status`` only for ``die``)."""
+    """``(container_id, action, number)`` from one decoded event, or ``None`` if it is not
+    a well-formed ``die``, ``oom`` or ``kill`` of a container (``number``: the exit status of a
+    ``die``, the signal of a ``kill``)."""
     if not isinstance(event, Mapping):
         return None
     actor = event.get("Actor")
     if not isinstance(actor, Mapping):
         return None
     container_id, action = actor.get("ID"), event.get("Action")
-    if not isinstance(container_id, str) or action not in ("die", "oom"):
+    if not isinstance(container_id, str) or action not in ("die", "oom", "kill"):
         return None
     if action == "oom":
         return container_id, action, None
     attributes = actor.get("Attributes")
-    text = attributes.get("exitCode") if isinstance(attributes, Mapping) else None
+    key = "exitCode" if action == "die" else "signal"
+    text = attributes.get(key) if isinstance(attributes, Mapping) else None
     status = (int(text) if isinstance(text, str) and text.isascii() and text.isdigit()
               and len(text) <= 3 else None)
     return container_id, action, status if status is not None and status <= MAX_STATUS else None
@@ -97,6 +107,13 @@ class ExitMonitor:
         """Start keeping what happens to ``container_id`` (call before it starts)."""
         with self._changed:
             self._ends[container_id] = ContainerEnd(watched=self._stream is not None)
+
+    def note_signal(self, container_id: str) -> None:
+        """We are about to send the container a signal: its ``kill`` event is not from outside."""
+        with self._changed:
+            end = self._ends.get(container_id)
+            if end is not None:
+                end.own_signals += 1
 
     def forget(self, container_id: str) -> None:
         with self._changed:
@@ -157,6 +174,11 @@ class ExitMonitor:
                     continue
                 if action == "oom":
                     end.oom = True  # a late one (after ``die``) still counts
+                elif action == "kill":
+                    if end.own_signals:
+                        end.own_signals -= 1
+                    elif status == SIGTERM and not end.exited:
+                        end.stopped = True
                 elif not end.exited:
                     end.status, end.exited = status, True
                 self._changed.notify_all()

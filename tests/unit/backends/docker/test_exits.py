@@ -30,6 +30,8 @@ def event(action: str, container_id: str = "c1", **attributes: str) -> dict[str,
     (event("die", exitCode="256"), ("c1", "die", None)),
     (event("die", exitCode="9" * 40), ("c1", "die", None)),
     (event("die", exitCode="٣"), ("c1", "die", None)),  # a non-ASCII digit
+    (event("kill", signal="15"), ("c1", "kill", 15)),
+    (event("kill", signal="SIGTERM"), ("c1", "kill", None)),
     (event("start"), None),
     ({"Action": "die", "Actor": {"ID": 7}}, None),
     ({"Action": "die", "Actor": "c1"}, None),
@@ -90,6 +92,21 @@ def test_die_and_oom_of_registered_containers_only() -> None:
     assert watcher.wait("other", 0) is None and watcher.oom("other") is None
     watcher.ensure_listening()
     assert len(opened) == 1  # one stream for every container
+
+
+def test_a_sigterm_before_the_death_marks_it_stopped_from_outside() -> None:
+    """SIGTERM is never the engine's (it interrupts with SIGINT and kills with SIGKILL): a
+    container sent one before it died was stopped by ``docker stop`` or a daemon shutting down."""
+    watcher, stream, _ = monitor()
+    for name in ("ours", "stopped", "late"):
+        watcher.register(name)
+    watcher.note_signal("ours")  # DockerSandbox.signal(container_id, "SIGTERM") by a caller
+    stream.feed(event("kill", "ours", signal="15"), event("kill", "ours", signal="9"),
+                event("die", "ours", exitCode="137"),
+                event("kill", "stopped", signal="15"), event("die", "stopped", exitCode="143"),
+                event("die", "late", exitCode="0"), event("kill", "late", signal="15"))
+    assert [watcher.wait(name, 5).stopped for name in ("ours", "stopped", "late")] == [  # type: ignore[union-attr]
+        False, True, False]
 
 
 def test_a_late_oom_still_counts() -> None:
