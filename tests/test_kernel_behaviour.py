@@ -395,6 +395,43 @@ def test_interrupt_stops_the_cell_and_keeps_state(
     assert after.text("stdout") == expected
 
 
+IGNORES_SIGINT = ("%%timeout 30\nimport signal, time\n"
+                  "signal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('looping')\n"
+                  "while True: time.sleep(0.1)")
+
+
+@pytest.mark.parametrize("second_interrupt", [False, True])
+def test_interrupt_of_a_cell_that_ignores_it_kills_the_sandbox(
+    python: Kernel, second_interrupt: bool
+) -> None:
+    # As the magic does (engine/lifecycle.py STOP): SIGINT, then after STOP.grace (or at a
+    # second interrupt) the sandbox is killed; the cell does not run on to its 30 s timeout.
+    km, kc = python
+    assert_ok(execute(kc, "survivor = 'yes'"))
+    kernel_support.drain(kc)
+    msg_id = kc.execute(IGNORES_SIGINT)
+    wait_for_stream(kc, msg_id, "looping")
+    started = time.monotonic()
+    km.interrupt_kernel()
+    if second_interrupt:
+        time.sleep(0.5)
+        km.interrupt_kernel()
+    reply = wait_for_reply(kc, msg_id, timeout=25)
+    elapsed = time.monotonic() - started
+    assert elapsed < 15, elapsed  # the timeout (30 s) did not end it
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt", content
+    assert "sandbox was killed" in content["evalue"]
+    assert "state was lost" in content["evalue"]
+    assert reply["metadata"]["state_lost"] is True
+    errors = [m["content"] for m in iopub_until(kc, idle_of(msg_id), 10)
+              if m["msg_type"] == "error" and m["parent_header"].get("msg_id") == msg_id]
+    assert [e["ename"] for e in errors] == ["KeyboardInterrupt"]
+    after = execute(kc, "'survivor' in globals()")
+    assert after.value == "False"
+    assert "The sandbox was restarted" in after.text("stderr")
+
+
 # -- input ----------------------------------------------------------------------------------------
 
 

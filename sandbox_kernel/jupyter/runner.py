@@ -44,6 +44,9 @@ class CellRunner(Protocol):
 
     def interrupt(self) -> None: ...
 
+    def kill(self) -> None:
+        """SIGKILL the running cell's container (state is lost; the next cell starts afresh)."""
+
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]: ...
 
     def inspect(self, code: str, cursor_pos: int, detail_level: int) -> dict[str, Any]:
@@ -121,6 +124,11 @@ class SessionRunner:
 
     def interrupt(self) -> None:
         self.session.interrupt()
+
+    def kill(self) -> None:
+        # SIGKILL, not removal: the session reads the exit status (137), reports that its
+        # state was lost, and the next cell starts a fresh container.
+        self.session.kill()
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         if not self._wait_alive():
@@ -200,6 +208,9 @@ class FreshRunner:
 
     def interrupt(self) -> None:
         self._signal_running("SIGINT")
+
+    def kill(self) -> None:
+        self._signal_running("SIGKILL")
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}

@@ -66,6 +66,7 @@ from sandbox_kernel.magic.runner import (
     run_here,
     run_in_worker,
 )
+from sandbox_kernel.output_policy import MAX_PROMPT_BYTES, PROMPT_MARKER, terminal_text
 from sandbox_kernel.result import ExecutionResult
 
 __all__ = [
@@ -201,6 +202,7 @@ class CellWriter:
         if not self.show.get(stream, True):
             return
         target = sys.stderr if stream == "stderr" else sys.stdout
+        text = terminal_text(text)  # colours kept, other escapes and controls removed
         if self._last is not None and self._last is not target:
             with contextlib.suppress(Exception):
                 self._last.flush()
@@ -218,6 +220,7 @@ def ask_user(prompt: str, password: bool) -> str | None:
     would (ipykernel sends an ``input_request`` to the frontend); ``None`` at end of input.
     A frontend that does not allow stdin makes ipykernel raise ``StdinNotImplementedError``,
     which ``run_in_worker`` turns into end of input too."""
+    prompt = terminal_text(prompt, MAX_PROMPT_BYTES, PROMPT_MARKER)
     try:
         if password:
             import getpass
