@@ -432,6 +432,55 @@ def test_interrupt_of_a_cell_that_ignores_it_kills_the_sandbox(
     assert "The sandbox was restarted" in after.text("stderr")
 
 
+# -- user_expressions -----------------------------------------------------------------------------
+
+
+def test_user_expressions_are_evaluated_after_the_cell(python: Kernel) -> None:
+    # As ipykernel: IPython's InteractiveShell.user_expressions, results policed like displays.
+    _, kc = python
+    msg_id = kc.execute("x = 41", user_expressions={
+        "y": "x+1", "bad": "1/0", "html": "__import__('IPython').display.HTML('<b>b</b>"
+                                          "<script>alert(1)</script>')"})
+    reply = wait_for_reply(kc, msg_id, timeout=30)["content"]
+    assert reply["status"] == "ok", reply
+    found = reply["user_expressions"]
+    assert found["y"] == {"status": "ok", "data": {"text/plain": "42"}, "metadata": {}}
+    assert found["bad"]["status"] == "error" and found["bad"]["ename"] == "ZeroDivisionError"
+    assert found["bad"]["evalue"] and found["bad"]["traceback"]
+    html = found["html"]["data"]["text/html"]
+    assert "<b>b</b>" in html and "script" not in html
+    # After a failed cell, as ipykernel: no results.
+    msg_id = kc.execute("1/0", user_expressions={"y": "x+1"})
+    reply = wait_for_reply(kc, msg_id, timeout=30)["content"]
+    assert reply["status"] == "error"
+    kernel_support.drain(kc)
+
+
+@pytest.mark.parametrize("language", ["bash", "node"])
+def test_user_expressions_elsewhere_are_an_error_per_expression(
+    request: pytest.FixtureRequest, language: str
+) -> None:
+    _, kc = request.getfixturevalue(language)
+    msg_id = kc.execute("true" if language == "bash" else "1", user_expressions={"a": "1"})
+    reply = wait_for_reply(kc, msg_id, timeout=30)["content"]
+    assert reply["status"] == "ok", reply
+    entry = reply["user_expressions"]["a"]
+    assert entry["status"] == "error" and "not supported" in entry["evalue"]
+    kernel_support.drain(kc)
+
+
+def test_cells_not_stored_in_history_take_no_execution_count(python: Kernel) -> None:
+    # ipykernel: only cells run with store_history=True are numbered.
+    _, kc = python
+    kernel_support.drain(kc)
+    first = wait_for_reply(kc, kc.execute("1"), timeout=30)["content"]["execution_count"]
+    unstored = wait_for_reply(kc, kc.execute("2", store_history=False), timeout=30)["content"]
+    assert unstored["status"] == "ok" and unstored["execution_count"] == first
+    after = wait_for_reply(kc, kc.execute("3"), timeout=30)["content"]["execution_count"]
+    assert after == first + 1
+    kernel_support.drain(kc)
+
+
 # -- input ----------------------------------------------------------------------------------------
 
 

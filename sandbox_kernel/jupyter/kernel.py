@@ -249,6 +249,12 @@ class SandboxKernel(SandboxSettings, Kernel):
         count = self.execution_count
         if store_history and not silent:
             self.history.record(count, code)
+        elif not silent:
+            # As ipykernel (IPython numbers only the cells it stores): kernelbase counted this
+            # cell when it published execute_input; a store_history=False cell takes no number,
+            # and its reply carries the last stored cell's.
+            self.execution_count -= 1
+        reply_count = self.execution_count
         with self._cell_lock:
             self._interrupted.clear()
             self._killed.clear()
@@ -273,7 +279,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         try:
             try:
                 failure, result, timeout = await self._run(code, allow_stdin, parent, output,
-                                                           on_display)
+                                                           on_display, user_expressions)
             finally:
                 with self._cell_lock:
                     self._running_cell = None
@@ -286,7 +292,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         if failure is not None:
             content = failure.content()
             self._session().send(self.iopub_socket, "error", content, parent)
-            return {"status": "error", "execution_count": count, **content}
+            return {"status": "error", "execution_count": reply_count, **content}
         if (result is not None and result.value is not None and not silent
                 and "execute_result" not in shown):  # a driver that reports a bare value
             self._session().send(self.iopub_socket, "execute_result",
@@ -295,8 +301,9 @@ class SandboxKernel(SandboxSettings, Kernel):
                                    result.value, OutputPolicy.max_output_bytes)},
                                "metadata": {}}, parent)
         payload = result.payload if result is not None else []
-        return {"status": "ok", "execution_count": count, "payload": payload,
-                "user_expressions": {}}
+        expressions = result.user_expressions if result is not None else {}
+        return {"status": "ok", "execution_count": reply_count, "payload": payload,
+                "user_expressions": expressions}
 
     async def _run(
         self,
@@ -305,6 +312,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         parent: dict[str, Any],
         output: StreamBatcher,
         on_display: DisplayCallback,
+        user_expressions: dict[str, Any] | None = None,
     ) -> tuple[CellFailure | None, ExecutionResult | None, float]:
         """Run one cell; a failure before the sandbox ran it comes back as a ``CellFailure``."""
         runner = self.runner
@@ -330,7 +338,8 @@ class SandboxKernel(SandboxSettings, Kernel):
 
         try:
             result = await asyncio.to_thread(runner.execute, cell.code, timeout, output.write,
-                                             on_input, on_display, uploads, collect)
+                                             on_input, on_display, uploads, collect,
+                                             user_expressions)
             if uploads:
                 output.write("stdout", host.describe("uploaded", uploads) + "\n")
             if cell.downloads and result.ok:

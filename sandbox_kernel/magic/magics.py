@@ -42,7 +42,7 @@ from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.engine.workspace import TransferError
-from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.errors import SandboxError, UnknownRuntime
 from sandbox_kernel.files import host
 from sandbox_kernel.files.globs import check_patterns, selects
 from sandbox_kernel.files.rules import TransferRules
@@ -642,12 +642,11 @@ class SandboxMagics(Magics):
         if runtime.lower() in ("", "default", "none"):
             return None
         try:
-            known = self.engine({}).runtimes()
+            self.engine({}).check_runtime(runtime, source="--runtime")
+        except UnknownRuntime as exc:
+            raise UsageError(str(exc)) from None
         except SandboxError as exc:
             raise SandboxMagicError(f"cannot check the runtime {runtime!r}: {exc}") from None
-        if runtime not in known:
-            raise UsageError(
-                f"the Docker daemon has no runtime {runtime!r}; it has: {', '.join(sorted(known))}")
         return runtime
 
     # -- sessions -------------------------------------------------------------------------------
