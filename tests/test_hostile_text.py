@@ -127,3 +127,17 @@ def test_mcp_text_results_are_cleaned() -> None:
     assert shaped["output"] == SAFE_PRINTED and shaped["error"] == "e\n"
     error = shape_output(failed)["error"]
     assert "EvilEvil" in error and only_safe(error)
+
+
+def test_completions_are_cleaned(python: Any) -> None:
+    # Path completion returns file names as they are; a console prints the matches.
+    _, kc = python
+    cell = execute(kc, "import os\nos.makedirs('/tmp/evil', exist_ok=True)\n"
+                       "open('/tmp/evil/\\x1b]0;TITLE\\x07name\\x1b[2J', 'w').close()")
+    assert cell.content["status"] == "ok", cell.outputs
+    reply = kc.complete("open('/tmp/evil/", reply=True, timeout=30)["content"]
+    assert reply["matches"], reply
+    assert all(only_safe(match) and "\x1b" not in match for match in reply["matches"]), reply
+    assert any("name" in match for match in reply["matches"]), reply
+    details = reply["metadata"].get("_jupyter_types_experimental", [])
+    assert all(only_safe(str(item.get("text", ""))) for item in details)

@@ -431,7 +431,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         if runner is not None:
             with contextlib.suppress(SandboxError):
                 reply = await asyncio.to_thread(runner.complete, code, position)
-        return {"status": "ok", "metadata": {}, **reply}
+        return {"status": "ok", "metadata": {}, **_clean_completion(reply)}
 
     async def do_inspect(
         self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
@@ -472,7 +472,9 @@ class SandboxKernel(SandboxSettings, Kernel):
                 reply = await asyncio.to_thread(runner.is_complete, body)
         if reply.get("status") != "incomplete":
             return {"status": reply.get("status", "unknown")}
-        return {"status": "incomplete", "indent": reply.get("indent", "")}
+        # A console prints the indent before the next line: blanks only, a few of them.
+        indent = "".join(c for c in str(reply.get("indent", "")) if c in " \t")[:80]
+        return {"status": "incomplete", "indent": indent}
 
     async def do_history(
         self,
@@ -490,3 +492,19 @@ class SandboxKernel(SandboxSettings, Kernel):
         history = self.history.query(hist_access_type, output=output, session=session,
                                      start=start, stop=stop, n=n, pattern=pattern, unique=unique)
         return {"status": "ok", "history": history}
+
+
+def _clean_completion(reply: dict[str, Any]) -> dict[str, Any]:
+    """A complete reply whose sandbox text (matches, and the text, type and signature of
+    IPython's experimental details) went through ``terminal_text``: a console prints them."""
+    cleaned = dict(reply)
+    cleaned["matches"] = [terminal_text(str(match)) for match in reply.get("matches", [])]
+    metadata = reply.get("metadata")
+    if isinstance(metadata, dict):
+        details = metadata.get("_jupyter_types_experimental")
+        if isinstance(details, list):
+            cleaned["metadata"] = {"_jupyter_types_experimental": [
+                {key: terminal_text(value) if isinstance(value, str) else value
+                 for key, value in item.items()}
+                for item in details if isinstance(item, dict)]}
+    return cleaned
