@@ -108,6 +108,13 @@ def test_magic_output_and_errors_are_cleaned() -> None:
         assert reply.status == "error" and reply.ename == "SandboxCellError"
         assert "EvilEvil" in reply.evalue and only_safe(reply.evalue)
         assert reply.traceback and all(only_safe(line) for line in reply.traceback)
+        reply = probe.execute("%%sandbox python --session evil\n"
+                              "print(input('\\x1b]52;c;aGk=\\x07' + 'p' * 10_000))",
+                              answers=["typed"])
+        assert reply.status == "ok" and reply.stdout.endswith("typed\n"), reply
+        (prompt,) = reply.prompts
+        assert len(prompt.encode()) <= MAX_PROMPT_BYTES and prompt.endswith(PROMPT_MARKER)
+        assert prompt.startswith("ppp")
         probe.execute("%sandbox_stop evil")
     finally:
         probe.shutdown()
