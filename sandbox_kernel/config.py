@@ -93,7 +93,13 @@ def limits_from_environ(environ: Mapping[str, str], base: Limits | None = None) 
         return base.with_overrides(**overrides)
     except ValueError as exc:
         names = ", ".join(limit_variable(name) for name in sorted(overrides))
-        raise ValueError(f"invalid sandbox limits from the environment ({names}): {exc}") from None
+        hint = ""
+        ceiling = overrides.get("max_timeout", base.max_timeout)
+        if "timeout" in overrides and overrides["timeout"] > ceiling:
+            hint = (f"; {limit_variable('timeout')} may not exceed the operator's ceiling "
+                    f"{limit_variable('max_timeout')} ({ceiling:g} s): raise that too")
+        raise ValueError(f"invalid sandbox limits from the environment ({names}): {exc}{hint}"
+                         ) from None
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:

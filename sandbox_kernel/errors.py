@@ -17,3 +17,16 @@ class SandboxUnavailable(SandboxError):
     The message always ends with the command that fixes it, because the person reading it is
     usually in a notebook and not in the project's README.
     """
+
+
+class UnknownRuntime(SandboxError):
+    """The chosen OCI runtime is not one the container engine has.
+
+    Raised before any container is created; ``runtime`` is the name asked for, ``known`` the
+    runtimes the engine offers, and the message names both and where the choice came from.
+    """
+
+    def __init__(self, message: str, runtime: str, known: list[str]) -> None:
+        super().__init__(message)
+        self.runtime = runtime
+        self.known = known

@@ -36,9 +36,11 @@ The rules, in one place:
 - **Metadata** keeps only ``width``/``height``/``unconfined`` of images, ``expanded`` of JSON and
   the top-level ``needs_background``. ``isolated`` is dropped on purpose: JupyterLab would copy the
   rendered output into a same-origin frame by serializing and re-parsing it.
-- **Text** (``text/plain``, ``text/latex``): lone surrogates are replaced (they would break the
-  host's JSON encoding), control characters removed except newline, tab, carriage return and ANSI
-  colour (SGR) sequences, which JupyterLab renders as colours.
+- **Text** (``text/plain``, ``text/latex``, and every front-end's stream text, ``error`` fields
+  and input prompts, through :func:`terminal_text`): lone surrogates are replaced (they would
+  break the host's JSON encoding); ANSI colour (SGR) sequences, which JupyterLab renders as
+  colours, and newline, tab, carriage return and backspace are kept; every other escape sequence
+  (screen clears, title changes, OSC 52 clipboard writes, ...) and control character is removed.
 - **Sizes**: one output (all its MIME entries) at most :attr:`OutputPolicy.max_output_bytes`,
   one cell at most :attr:`OutputPolicy.max_cell_bytes` in what it holds at once
   (``clear_output`` gives the room back), at most :attr:`OutputPolicy.max_outputs_per_cell`
@@ -99,7 +101,14 @@ DISPLAY_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 TRUNCATION_MARKER = "\n[sandbox-kernel: output truncated, {dropped} bytes not shown]"
 
 _MAX_MIME_ENTRIES = 64
-_CONTROL = re.compile(r"\x1b(?!\[[0-9;]{0,32}m)|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(
+    # Every escape sequence but SGR (colour), whole: CSI, OSC/DCS/SOS/PM/APC up to their
+    # terminator (or the end of the text), two-byte and nF escapes, a lone ESC.
+    r"\x1b(?!\[[0-9;]{0,64}m)"
+    r"(?:\[[0-?]*[ -/]*[@-~]?|[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|[ -/]*[0-~]?)"
+    # C0 controls but \b \t \n \r, DEL and C1 controls (8-bit CSI, OSC, ... included).
+    r"|[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]"
+)
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MESSAGE_TYPES = ("display_data", "update_display_data", "execute_result")
 
@@ -200,6 +209,67 @@ def valid_text(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     return text
+
+
+def terminal_text(text: str, max_bytes: int | None = None, marker: str | None = None) -> str:
+    """Sandbox text made safe to show in a notebook or a terminal: the one text rule.
+
+    Returns ``text`` with lone surrogates replaced (U+FFFD), ANSI colour (SGR, ``ESC[...m``),
+    ``\\n``, ``\\r``, ``\\t`` and ``\\b`` kept, and every other escape sequence (other CSI
+    such as a screen clear, OSC such as a title change or an OSC 52 clipboard write, DCS, ...)
+    and C0/C1 control character removed. With ``max_bytes``, the result is at most that many
+    UTF-8 bytes, ending with ``marker`` when cut (default: :data:`TRUNCATION_MARKER`, which
+    says how many bytes were dropped; any other marker is appended as is). Used for stream
+    text, ``error`` fields, input prompts and ``text/plain`` by every front-end (README's
+    threat model: "text outputs keep ANSI colour codes"). Never raises; linear time.
+    """
+    original = None
+    if max_bytes is not None and len(text) > max_bytes:
+        original = _utf8_size(text)  # removing controls only shrinks: cut first, clean less
+        text = text[: max_bytes + 1]
+    cleaned = _CONTROL.sub("", valid_text(text))
+    if max_bytes is None or (original is None and _utf8_size(cleaned) <= max_bytes):
+        return cleaned
+    if marker is None:
+        return _truncate(cleaned, max_bytes, original)
+    room = max(0, max_bytes - _utf8_size(marker))
+    return cleaned.encode("utf-8")[:room].decode("utf-8", "ignore") + marker
+
+
+MAX_ENAME_BYTES = 200
+"""An ``error``'s ``ename`` (a class name; longer ones end with ``...``)."""
+MAX_EVALUE_BYTES = 64 * KiB
+"""An ``error``'s ``evalue``."""
+MAX_FRAME_BYTES = 64 * KiB
+"""One line (frame) of an ``error``'s ``traceback``."""
+MAX_FRAMES = 500
+"""Lines of one ``traceback``; the first ones are dropped (with a marker line) past this."""
+MAX_PROMPT_BYTES = 4 * KiB
+"""An ``input_request`` prompt."""
+PROMPT_MARKER = " [sandbox-kernel: prompt truncated] "
+
+
+def error_text(ename: object, evalue: object, traceback: object) -> tuple[str, str, list[str]]:
+    """``(ename, evalue, traceback)`` of an ``error`` built from sandbox values, made safe.
+
+    Each part goes through :func:`terminal_text` and is bounded (:data:`MAX_ENAME_BYTES`,
+    :data:`MAX_EVALUE_BYTES`, :data:`MAX_FRAME_BYTES` per line, :data:`MAX_FRAMES` lines).
+    Values of other types are shown as ``str()`` (``traceback`` as a string is one line each).
+    """
+    lines: list[object]
+    if isinstance(traceback, str):
+        lines = list(traceback.splitlines())
+    elif isinstance(traceback, (list, tuple)):
+        lines = list(traceback)
+    else:
+        lines = []
+    if len(lines) > MAX_FRAMES:
+        skipped = len(lines) - MAX_FRAMES + 1
+        lines = [f"[sandbox-kernel: {skipped} traceback lines not shown]",
+                 *lines[-(MAX_FRAMES - 1):]]
+    return (terminal_text(str(ename), MAX_ENAME_BYTES, "..."),
+            terminal_text(str(evalue), MAX_EVALUE_BYTES),
+            [terminal_text(str(line), MAX_FRAME_BYTES) for line in lines])
 
 
 def _utf8_size(text: str) -> int:
@@ -403,16 +473,13 @@ class OutputPolicy:
         text = valid_text(value)
         try:
             if mime == "text/plain":
-                original = _utf8_size(text)
-                cleaned = _CONTROL.sub("", text[: self.max_output_bytes + 1])
-                if original > self.max_output_bytes or _utf8_size(cleaned) > self.max_output_bytes:
-                    cleaned = _truncate(cleaned, self.max_output_bytes, original)
+                cleaned = terminal_text(text, self.max_output_bytes)
             elif mime == "text/html":
                 cleaned = clean_html(text, self.max_markup_depth)
             elif mime == "text/markdown":
                 cleaned = markdown_to_html(text, self.max_markup_depth)
             elif mime == "text/latex":
-                cleaned = _CONTROL.sub("", text)
+                cleaned = terminal_text(text)
                 problem = latex_problem(cleaned)
                 if problem:
                     raise _Dropped(problem)

@@ -40,6 +40,10 @@ class ExecutionResult:
     ``set_next_input``), validated."""
     execution_count: int | None = None
     """For session runs: the interpreter's own count of this cell (IPython's ``In[n]``)."""
+    user_expressions: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    """For session runs given ``user_expressions``: each name's result, as in Jupyter's
+    execute reply (``{"status": "ok", "data", "metadata"}`` after the output policy, or
+    ``{"status": "error", "ename", "evalue", "traceback"}``); empty after a failed cell."""
     outcome: Outcome | None = field(default=None, repr=False)
     """The verdict, decided once by the engine when the run is over (``settle``)."""
     files: dict[str, bytes] = field(default_factory=dict, repr=False)

@@ -95,3 +95,57 @@ def test_kernelspecs_installed_before_the_move_keep_working() -> None:
     }))
     with running_kernel("sandbox-bash-legacy") as (_, kc):
         assert execute(kc, "echo still works").text("stdout") == "still works\n"
+
+
+# -- configuration errors say what to change ------------------------------------------------------
+
+
+def test_a_missing_custom_image_names_the_variable_that_chose_it() -> None:
+    # "build the images with sandbox-kernel images build" would not make nope:latest.
+    with running_kernel("sandbox-python", {"python_image": "nope-sandbox-test:latest"}) as (_, kc):
+        cell = execute(kc, "print(1)")
+    evalue = cell.content["evalue"]
+    assert cell.content["status"] == "error"
+    assert "'nope-sandbox-test:latest'" in evalue
+    assert "SANDBOX_KERNEL_PYTHON_IMAGE" in evalue and "pull" in evalue, evalue
+
+
+def test_a_missing_default_image_keeps_the_build_hint() -> None:
+    from sandbox_kernel import DockerSandbox
+    from sandbox_kernel.errors import SandboxUnavailable
+    from sandbox_kernel.languages import LANGUAGES
+
+    engine = DockerSandbox(warm=False)
+    python = LANGUAGES["python"]
+    assert engine.image_source(python) is None  # tests run without image variables
+    missing = SandboxUnavailable("the image 'x' is missing; build the images with `sandbox-kernel "
+                                 "images build`")
+    assert engine._explain_missing_image(python, missing) is missing
+
+
+def test_an_unknown_runtime_is_a_clear_error_before_any_container() -> None:
+    from sandbox_kernel import DockerSandbox
+    from sandbox_kernel.errors import UnknownRuntime
+
+    with running_kernel("sandbox-bash", {"runtime": "bogus"}) as (_, kc):
+        cell = execute(kc, "echo never")
+    evalue = cell.content["evalue"]
+    assert cell.content["status"] == "error" and "never" not in cell.text("stdout")
+    assert cell.content["ename"] == "UnknownRuntime", cell.content
+    assert "no runtime 'bogus'" in evalue and "SANDBOX_KERNEL_RUNTIME" in evalue
+    assert "runc" in evalue, evalue  # the daemon's runtimes are listed
+    engine = DockerSandbox(runtime="bogus", warm=False)
+    with pytest.raises(UnknownRuntime) as raised:
+        engine.run("bash", "echo never", timeout=30)
+    assert "runc" in raised.value.known and raised.value.runtime == "bogus"
+
+
+def test_a_memory_limit_too_small_for_the_driver_is_named() -> None:
+    # The IPython driver peaks at ~38 MiB while it starts: 16m used to give only
+    # "the Python sandbox did not start (eof); its output: (none)".
+    with running_kernel("sandbox-python", {"memory": "16m"}) as (_, kc):
+        cell = execute(kc, "print(1)")
+    evalue = cell.content["evalue"]
+    assert cell.content["status"] == "error"
+    assert "did not start" in evalue and "16 MiB" in evalue, evalue
+    assert "SANDBOX_KERNEL_MEMORY" in evalue and "40 MiB" in evalue, evalue

@@ -395,6 +395,92 @@ def test_interrupt_stops_the_cell_and_keeps_state(
     assert after.text("stdout") == expected
 
 
+IGNORES_SIGINT = ("%%timeout 30\nimport signal, time\n"
+                  "signal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('looping')\n"
+                  "while True: time.sleep(0.1)")
+
+
+@pytest.mark.parametrize("second_interrupt", [False, True])
+def test_interrupt_of_a_cell_that_ignores_it_kills_the_sandbox(
+    python: Kernel, second_interrupt: bool
+) -> None:
+    # As the magic does (engine/lifecycle.py STOP): SIGINT, then after STOP.grace (or at a
+    # second interrupt) the sandbox is killed; the cell does not run on to its 30 s timeout.
+    km, kc = python
+    assert_ok(execute(kc, "survivor = 'yes'"))
+    kernel_support.drain(kc)
+    msg_id = kc.execute(IGNORES_SIGINT)
+    wait_for_stream(kc, msg_id, "looping")
+    started = time.monotonic()
+    km.interrupt_kernel()
+    if second_interrupt:
+        time.sleep(0.5)
+        km.interrupt_kernel()
+    reply = wait_for_reply(kc, msg_id, timeout=25)
+    elapsed = time.monotonic() - started
+    assert elapsed < 15, elapsed  # the timeout (30 s) did not end it
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt", content
+    assert "sandbox was killed" in content["evalue"]
+    assert "state was lost" in content["evalue"]
+    assert reply["metadata"]["state_lost"] is True
+    errors = [m["content"] for m in iopub_until(kc, idle_of(msg_id), 10)
+              if m["msg_type"] == "error" and m["parent_header"].get("msg_id") == msg_id]
+    assert [e["ename"] for e in errors] == ["KeyboardInterrupt"]
+    after = execute(kc, "'survivor' in globals()")
+    assert after.value == "False"
+    assert "The sandbox was restarted" in after.text("stderr")
+
+
+# -- user_expressions -----------------------------------------------------------------------------
+
+
+def test_user_expressions_are_evaluated_after_the_cell(python: Kernel) -> None:
+    # As ipykernel: IPython's InteractiveShell.user_expressions, results policed like displays.
+    _, kc = python
+    msg_id = kc.execute("x = 41", user_expressions={
+        "y": "x+1", "bad": "1/0", "html": "__import__('IPython').display.HTML('<b>b</b>"
+                                          "<script>alert(1)</script>')"})
+    reply = wait_for_reply(kc, msg_id, timeout=30)["content"]
+    assert reply["status"] == "ok", reply
+    found = reply["user_expressions"]
+    assert found["y"] == {"status": "ok", "data": {"text/plain": "42"}, "metadata": {}}
+    assert found["bad"]["status"] == "error" and found["bad"]["ename"] == "ZeroDivisionError"
+    assert found["bad"]["evalue"] and found["bad"]["traceback"]
+    html = found["html"]["data"]["text/html"]
+    assert "<b>b</b>" in html and "script" not in html
+    # After a failed cell, as ipykernel: no results.
+    msg_id = kc.execute("1/0", user_expressions={"y": "x+1"})
+    reply = wait_for_reply(kc, msg_id, timeout=30)["content"]
+    assert reply["status"] == "error"
+    kernel_support.drain(kc)
+
+
+@pytest.mark.parametrize("language", ["bash", "node"])
+def test_user_expressions_elsewhere_are_an_error_per_expression(
+    request: pytest.FixtureRequest, language: str
+) -> None:
+    _, kc = request.getfixturevalue(language)
+    msg_id = kc.execute("true" if language == "bash" else "1", user_expressions={"a": "1"})
+    reply = wait_for_reply(kc, msg_id, timeout=30)["content"]
+    assert reply["status"] == "ok", reply
+    entry = reply["user_expressions"]["a"]
+    assert entry["status"] == "error" and "not supported" in entry["evalue"]
+    kernel_support.drain(kc)
+
+
+def test_cells_not_stored_in_history_take_no_execution_count(python: Kernel) -> None:
+    # ipykernel: only cells run with store_history=True are numbered.
+    _, kc = python
+    kernel_support.drain(kc)
+    first = wait_for_reply(kc, kc.execute("1"), timeout=30)["content"]["execution_count"]
+    unstored = wait_for_reply(kc, kc.execute("2", store_history=False), timeout=30)["content"]
+    assert unstored["status"] == "ok" and unstored["execution_count"] == first
+    after = wait_for_reply(kc, kc.execute("3"), timeout=30)["content"]["execution_count"]
+    assert after == first + 1
+    kernel_support.drain(kc)
+
+
 # -- input ----------------------------------------------------------------------------------------
 
 

@@ -78,6 +78,8 @@ def acknowledge(data):
 # -- process set-up ----------------------------------------------------------------------------
 
 MAX_VALUE = 1024 * 1024
+MAX_EXPRESSION_BYTES = 256 * 1024  # one user_expressions result, as JSON
+MAX_EXPRESSIONS_BYTES = 1024 * 1024  # all of them: the done frame stays under the message cap
 CGROUP_PEAK = ("/sys/fs/cgroup/memory/memory.max_usage_in_bytes", "/sys/fs/cgroup/memory.peak")
 
 
@@ -244,6 +246,18 @@ class PlainRunner:
                 raise
             return self.error(exc)
         return None
+
+    def user_expressions(self, expressions):
+        """``eval`` of each expression in the namespace: its ``repr``, or the error."""
+        results = {}
+        for name, expression in expressions.items():
+            try:
+                text = repr(eval(expression, namespace))
+                text = text if len(text) <= MAX_VALUE else text[:MAX_VALUE] + "..."
+                results[name] = {"status": "ok", "data": {"text/plain": text}, "metadata": {}}
+            except Exception as exc:  # noqa: BLE001 - reported per expression, as IPython does
+                results[name] = dict(self.error(exc), status="error")
+        return results
 
     @staticmethod
     def error(exc):
@@ -412,6 +426,10 @@ class IPythonRunner:
         return {"ename": type(err).__name__, "evalue": str(err),
                 "traceback": error["traceback"]}
 
+    def user_expressions(self, expressions):
+        """IPython's own evaluation (``InteractiveShell.user_expressions``), as ipykernel's."""
+        return self.shell.user_expressions(expressions)
+
     def take_payload(self):
         payload = self.shell.payload_manager.read_payload()
         self.shell.payload_manager.clear_payload()
@@ -472,12 +490,35 @@ def load_runner(ipython):
         return PlainRunner(), f"{type(exc).__name__}: {exc}"
 
 
-def run_request(runner, payload):
-    status, error = 0, None
+def bounded_expressions(results):
+    """``user_expressions`` results that fit in a ``done`` frame: each at most
+    ``MAX_EXPRESSION_BYTES`` of JSON and all at most ``MAX_EXPRESSIONS_BYTES``, or an error
+    entry saying it was too large."""
+    bounded, total = {}, 0
+    for name, value in results.items():
+        size = len(json.dumps(value, default=_json_default))
+        if size > MAX_EXPRESSION_BYTES or total + size > MAX_EXPRESSIONS_BYTES:
+            value = {"status": "error", "ename": "ValueError", "traceback": [],
+                     "evalue": "the result is too large to send "
+                               f"({size} bytes; at most {MAX_EXPRESSION_BYTES} each, "
+                               f"{MAX_EXPRESSIONS_BYTES} in all)"}
+        else:
+            total += size
+        bounded[name] = value
+    return bounded
+
+
+def run_request(runner, payload, expressions=None):
+    """Run one cell; with ``expressions`` (``{name: code}``), evaluate them after a cell that
+    succeeded and send the results in ``done.user_expressions`` (``{}`` after a failure, as
+    ipykernel does)."""
+    status, error, results = 0, None, {}
     try:
         block_interrupts(False)
         try:
             error = runner.execute(payload)
+            if error is None and expressions:
+                results = bounded_expressions(runner.user_expressions(expressions))
         finally:
             block_interrupts(True)
     except SystemExit:
@@ -487,9 +528,12 @@ def run_request(runner, payload):
     if error is not None:
         status = 130 if error["ename"] == "KeyboardInterrupt" else 1
     send({"type": "flush"}, stream=2)
-    send({"type": "done", "status": status, "error": error,
-          "execution_count": runner.execution_count, "peak_memory": peak_memory(),
-          "payload": runner.take_payload()})
+    done = {"type": "done", "status": status, "error": error,
+            "execution_count": runner.execution_count, "peak_memory": peak_memory(),
+            "payload": runner.take_payload()}
+    if expressions is not None:
+        done["user_expressions"] = results
+    send(done)
 
 
 def serve():
@@ -517,7 +561,11 @@ def serve():
                 failure = None
             state["allow_stdin"] = bool(args and args[0] == "1")
             sys.stdin = ForwardedStdin() if state["allow_stdin"] else open(os.devnull)  # noqa: SIM115
-            run_request(runner, payload)
+            expressions = None
+            if len(args) > 1 and args[1] == "1":  # the payload is {"code", "user_expressions"}
+                envelope = json.loads(payload)
+                payload, expressions = envelope["code"], envelope["user_expressions"]
+            run_request(runner, payload, expressions)
         elif verb in answers:
             try:
                 reply = answers[verb](runner, json.loads(payload))

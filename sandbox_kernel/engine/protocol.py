@@ -171,7 +171,10 @@ def _done(m: dict[str, Any]) -> Message:
     return {"status": _int(m.get("status")), "error": _error(m.get("error")),
             "execution_count": _optional_int(m.get("execution_count")),
             "peak_memory": _optional_int(m.get("peak_memory")),
-            "payload": [_payload_item(item) for item in payload]}
+            "payload": [_payload_item(item) for item in payload],
+            # Policed by engine/expressions.py; a malformed value is no answer, not a broken done.
+            "user_expressions": (m["user_expressions"] if type(m.get("user_expressions")) is dict
+                                 else None)}
 
 
 def _complete(m: dict[str, Any]) -> Message:

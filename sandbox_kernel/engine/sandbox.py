@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Backend, ContainerInfo, ExecOutput, load_backend
-from sandbox_kernel.config import load_config
+from sandbox_kernel.config import ENV_PREFIX, image_variable, load_config
 from sandbox_kernel.engine import ownership
 from sandbox_kernel.engine.driver_files import driver_text
 from sandbox_kernel.engine.framing import FrameScanner, Text
@@ -34,7 +34,7 @@ from sandbox_kernel.engine.protocol import new_nonce
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.engine.workspace import TransferError, Workspace
-from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.errors import SandboxError, SandboxUnavailable, UnknownRuntime
 from sandbox_kernel.files.globs import check_patterns
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.flavours import image_reference
@@ -256,6 +256,7 @@ class DockerSandbox:
         self.limits = limits or Limits()
         self.images = {resolve_language(k).name: v for k, v in (images or {}).items()}
         self.runtime = runtime or self.config.runtime
+        self._runtime_checked = False
         self.base_url = base_url
         self._backend_choice = backend
         self._backend: Backend | None = None
@@ -296,6 +297,53 @@ class DockerSandbox:
         """Reach the container engine now rather than on the first run (and reap orphans)."""
         _ = self.backend
 
+    def check_runtime(self, runtime: str | None = None, source: str | None = None) -> None:
+        """Raise ``UnknownRuntime`` (listing the engine's runtimes) unless the engine has
+        ``runtime`` (default: this engine's). ``source`` names where the choice came from, for
+        the message (default: ``SANDBOX_KERNEL_RUNTIME`` when it set it)."""
+        runtime = runtime or self.runtime
+        if runtime is None:
+            return
+        known = sorted(self.runtimes())
+        if runtime in known:
+            return
+        if source is None:
+            source = (f"{ENV_PREFIX}RUNTIME" if runtime == self.config.runtime
+                      else "the runtime setting")
+        raise UnknownRuntime(
+            f"the Docker daemon has no runtime {runtime!r} (chosen by {source}); it has: "
+            f"{', '.join(known)}. Choose one of those, or unset {source} for Docker's default",
+            runtime, known)
+
+    def image_source(self, language: Language) -> str | None:
+        """What chose a language's image when it is not the built default: the environment
+        variable, or this engine's ``images`` setting; ``None`` for the default image."""
+        chosen = self.images.get(language.name)
+        from_env = self.config.images.get(language.name)
+        if chosen is not None and chosen != from_env:
+            return "the image option (%%sandbox --image, the kernels' image setting, images=)"
+        if (chosen or from_env) is not None:
+            return image_variable(language.name)
+        return None
+
+    def _explain_missing_image(self, language: Language, error: SandboxUnavailable) -> SandboxError:
+        """A missing image that ``images build`` will not make: say what chose it."""
+        source = self.image_source(language)
+        image = self.image_for(language)
+        if source is None or image == image_reference(language.default_image):
+            return error
+        try:
+            present = self.backend.image_labels(image) is not None
+        except SandboxError:
+            return error
+        if present:
+            return error
+        return SandboxUnavailable(
+            f"the image {image!r} is missing from this Docker host; it was chosen by {source}, "
+            f"which `sandbox-kernel images build` does not build: build or pull that image "
+            f"(e.g. `docker pull {image}`), or unset it to use the default image "
+            f"{image_reference(language.default_image)!r}")
+
     def image_for(self, language: Language) -> str:
         """The image a sandbox of ``language`` runs; a flavour name stands for its tag."""
         return image_reference(self.images.get(language.name) or self.config.image_for(language))
@@ -317,6 +365,9 @@ class DockerSandbox:
         the caller must apply ``limits.cpus`` with ``backend.set_cpus`` before any user code).
         """
         backend = self.backend
+        if self.runtime is not None and not self._runtime_checked:
+            self.check_runtime()  # a clear error, not Docker's "Unknown runtime specified"
+            self._runtime_checked = True
         # Named by us and tracked before the request, so an interrupt that lands while the
         # engine creates it cannot leave a container nobody knows about.
         name = f"sandbox-kernel-{language.name}-{role}-{secrets.token_hex(8)}"
@@ -326,6 +377,9 @@ class DockerSandbox:
         _track(backend, name)
         try:
             container_id = backend.create(spec)
+        except SandboxUnavailable as exc:
+            _untrack(name)
+            raise self._explain_missing_image(language, exc) from None
         except Exception:
             _untrack(name)
             raise

@@ -18,6 +18,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Attachment
 from sandbox_kernel.engine.driver_files import driver_file
+from sandbox_kernel.engine.expressions import (
+    check_expressions,
+    police,
+    run_payload,
+    unsupported,
+)
 from sandbox_kernel.engine.framing import FrameScanner, Text
 from sandbox_kernel.engine.hardening import start_cpus
 from sandbox_kernel.engine.lifecycle import STOP
@@ -39,7 +45,7 @@ from sandbox_kernel.files.host import read_tree
 from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
-from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.limits import Limits, MiB, format_size
 from sandbox_kernel.output_policy import OutputBudget
 from sandbox_kernel.result import ExecutionResult
 
@@ -57,6 +63,9 @@ MAX_INSPECT = 64 * 1024
 MAX_INDENT = 80
 
 START_TIMEOUT = 30.0
+DRIVER_START_MEMORY = {"python": 40 * MiB, "node": 20 * MiB}
+"""Peak memory of a session driver that has just run a first cell (measured: the IPython driver
+~38 MiB, the Node.js driver ~19 MiB, Bash ~4 MiB); under it a start failure names the limit."""
 MESSAGE_BACKLOG = 4
 """Driver messages may wait in the queue up to this many times ``Limits.max_message`` bytes."""
 FLUSH_WAIT = 1.0
@@ -158,6 +167,7 @@ class SandboxSession:
         self._invalid_messages = 0
         self._rejected_before = 0
         """``_rejected_messages()`` when the running cell was sent: its own are counted since."""
+        self._expression_answer: object = None  # done.user_expressions of the last cell
         self._dropped_before = 0
         self.on_late_output: OutputCallback | None = None
         """Called ``(stream_name, text)`` with the text the sandbox writes while no cell is read
@@ -264,11 +274,12 @@ class SandboxSession:
                     continue
                 if kind == "msg":
                     continue
+                hint = self._start_memory_hint(container_id, kind)
                 self._discard_container()
                 output = b"".join(early).decode("utf-8", "replace")[-2000:]
                 raise SandboxError(
                     f"the {self.language.display_name} sandbox did not start ({kind}); "
-                    f"its output: {output or '(none)'}"
+                    f"its output: {output or '(none)'}{hint}"
                 )
             if boost is not None:
                 try:
@@ -281,6 +292,24 @@ class SandboxSession:
             self.starts += 1
             if self.on_start is not None:
                 self.on_start(self)
+
+    def _start_memory_hint(self, container_id: str, kind: str) -> str:
+        """Why a driver that died while starting probably did: a memory limit under what the
+        driver needs (``DRIVER_START_MEMORY``) or the OOM killer; ``""`` when neither."""
+        if kind != "eof":
+            return ""
+        try:
+            oom = self.sandbox.oom_killed(container_id)
+        except Exception:  # noqa: BLE001 - already gone: judge by the limit alone
+            oom = False
+        needs = DRIVER_START_MEMORY.get(self.language.name)
+        if not oom and (needs is None or self.limits.memory >= needs):
+            return ""
+        cause = "It ran out of memory" if oom else "The memory limit is probably too small"
+        about = (f"; the {self.language.display_name} driver needs about {format_size(needs)}"
+                 if needs else "")
+        return (f". {cause} ({format_size(self.limits.memory)}{about}): raise "
+                f"SANDBOX_KERNEL_MEMORY (or the front-end's memory option), e.g. to 128m")
 
     def _take(
         self, events: queue.Queue[tuple[str, int, Any]], timeout: float
@@ -492,6 +521,7 @@ class SandboxSession:
         on_display: DisplayCallback | None = None,
         files: Mapping[str, bytes] | None = None,
         collect: Sequence[str] = (),
+        user_expressions: Mapping[str, str] | None = None,
     ) -> ExecutionResult:
         """Run one cell; output goes to ``on_output`` live and into the result, capped.
 
@@ -505,9 +535,17 @@ class SandboxSession:
         the regular files matching the globs are read into ``result.files`` after it (unless the
         sandbox was lost). Bad names or sizes raise ``ValueError`` before anything runs; a
         collection over the limits raises ``TransferError`` carrying the cell's ``result``.
+        ``user_expressions`` (``{name: expression}``, Jupyter's): evaluated after a cell that
+        succeeded, results in ``result.user_expressions`` (``engine/expressions.py``); Bash and
+        Node.js sessions give an error entry per expression.
         """
         seconds = self.limits.check_timeout(timeout)
         data = self.limits.check_code(code)
+        expressions = check_expressions(user_expressions)
+        evaluates = bool(expressions) and self.language.name == "python"
+        run_args = ("1",) if evaluates else ()
+        if evaluates:
+            data = self.limits.check_code(run_payload(code, expressions))
         uploads = self.rules.check_files(files) if files else {}
         patterns = check_patterns(collect)
         with self._lock:
@@ -528,7 +566,7 @@ class SandboxSession:
             try:
                 # Before the request: a fast cell's frames can arrive before collection starts.
                 self._rejected_before = self._rejected_messages()
-                self._pump.send(request("run", nonce, data, flag), seconds)
+                self._pump.send(request("run", nonce, data, flag, *run_args), seconds)
                 result = self._collect(nonce, data, started + seconds, on_output, on_input,
                                        on_display)
             finally:
@@ -536,6 +574,13 @@ class SandboxSession:
                 self._read_cell(False)
             result.execution_time = (time.monotonic() - started) * 1000.0
             result.notice = notice
+            if expressions and not evaluates:
+                result.user_expressions = unsupported(
+                    expressions, f"user_expressions are not supported by the "
+                                 f"{self.language.display_name} sandbox")
+            elif evaluates and result.error is None and result.exit_code == 0:
+                result.user_expressions = police(self._expression_answer, expressions, POLICY,
+                                                 POLICY.budget())
             result.settle(self.limits.memory, seconds)
             if patterns and self.alive:
                 try:
@@ -633,6 +678,7 @@ class SandboxSession:
                     displays.add(output)
                     if on_display is not None:
                         on_display(output)
+        self._expression_answer = None if done is None else done.get("user_expressions")
         if done is not None:
             result.payload = payloads(done["payload"], budget)
             self._show_notes(budget, streams[STDERR], on_output)

@@ -23,6 +23,7 @@ from jupyter_client.session import Session
 from traitlets import Enum, TraitError
 
 from sandbox_kernel._version import __version__
+from sandbox_kernel.engine.lifecycle import STOP
 from sandbox_kernel.engine.rich import DisplayCallback, RichOutput
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import InputCallback
@@ -42,6 +43,7 @@ from sandbox_kernel.jupyter.stdin import InputForwarder
 from sandbox_kernel.jupyter.streaming import StreamBatcher
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.outcome import describe_status
+from sandbox_kernel.output_policy import OutputPolicy, terminal_text
 from sandbox_kernel.result import ExecutionResult
 
 
@@ -63,6 +65,10 @@ class SandboxKernel(SandboxSettings, Kernel):
         self.history = CellHistory()
         self._receipts: dict[str, dict[str, Any]] = {}
         self._interrupted = threading.Event()
+        self._killed = threading.Event()
+        self._cell_lock = threading.Lock()
+        self._running_cell: int | None = None  # serial of the cell that runs, if one does
+        self._cell_serial = 0
         self._cancel_input = threading.Event()
         self._pending_notice: str | None = None
         self._execute_ident: Any = None
@@ -188,13 +194,43 @@ class SandboxKernel(SandboxSettings, Kernel):
     # -- interrupt ------------------------------------------------------------------------------
 
     async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-        """The interrupt button (``interrupt_mode: message``): stop the sandbox's running cell."""
+        """The interrupt button (``interrupt_mode: message``): stop the sandbox's running cell.
+
+        As the magic does (``engine/lifecycle.py``, ``STOP``): SIGINT first; if the cell still
+        runs ``STOP.grace`` seconds later, or at a second interrupt, the sandbox is killed (its
+        state is lost, the reply says so, and the next cell starts a fresh sandbox)."""
+        with self._cell_lock:
+            serial = self._running_cell
+            again = serial is not None and self._interrupted.is_set()
         self._interrupted.set()
         self._cancel_input.set()
         runner = self.runner
         if runner is not None:
-            await asyncio.to_thread(runner.interrupt)
+            if again:
+                await asyncio.to_thread(self._escalate, serial)
+            else:
+                await asyncio.to_thread(runner.interrupt)
+                if serial is not None:
+                    timer = threading.Timer(STOP.grace, self._escalate, (serial,))
+                    timer.daemon = True
+                    timer.start()
         self._session().send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
+
+    def _escalate(self, serial: int | None) -> None:
+        """Kill the sandbox if cell ``serial`` still runs (it ignored the interrupt).
+
+        The lock is held through the kill, so a cell that has just ended is never mistaken for
+        the one to kill (its end waits for the lock)."""
+        with self._cell_lock:
+            runner = self.runner
+            if (serial is None or self._running_cell != serial or self._killed.is_set()
+                    or runner is None):
+                return
+            self._killed.set()
+            try:
+                runner.kill()
+            except SandboxError as exc:
+                self.log.warning("could not kill the interrupted sandbox: %s", exc)
 
     # -- execute --------------------------------------------------------------------------------
 
@@ -213,7 +249,17 @@ class SandboxKernel(SandboxSettings, Kernel):
         count = self.execution_count
         if store_history and not silent:
             self.history.record(count, code)
-        self._interrupted.clear()
+        elif not silent:
+            # As ipykernel (IPython numbers only the cells it stores): kernelbase counted this
+            # cell when it published execute_input; a store_history=False cell takes no number,
+            # and its reply carries the last stored cell's.
+            self.execution_count -= 1
+        reply_count = self.execution_count
+        with self._cell_lock:
+            self._interrupted.clear()
+            self._killed.clear()
+            self._cell_serial += 1
+            self._running_cell = self._cell_serial
         self._cancel_input.clear()
         output = self._output
         output.retarget(partial(self._publish_stream, parent))
@@ -231,8 +277,12 @@ class SandboxKernel(SandboxSettings, Kernel):
         if notice:
             output.write("stderr", notice + "\n")
         try:
-            failure, result, timeout = await self._run(code, allow_stdin, parent, output,
-                                                       on_display)
+            try:
+                failure, result, timeout = await self._run(code, allow_stdin, parent, output,
+                                                           on_display, user_expressions)
+            finally:
+                with self._cell_lock:
+                    self._running_cell = None
             if result is not None:
                 # A failed transfer after a cell that ran is still the cell's failure.
                 failure = self._report(result, timeout, output, notice is not None) or failure
@@ -242,15 +292,18 @@ class SandboxKernel(SandboxSettings, Kernel):
         if failure is not None:
             content = failure.content()
             self._session().send(self.iopub_socket, "error", content, parent)
-            return {"status": "error", "execution_count": count, **content}
+            return {"status": "error", "execution_count": reply_count, **content}
         if (result is not None and result.value is not None and not silent
                 and "execute_result" not in shown):  # a driver that reports a bare value
             self._session().send(self.iopub_socket, "execute_result",
-                              {"execution_count": count, "data": {"text/plain": result.value},
+                              {"execution_count": count,
+                               "data": {"text/plain": terminal_text(
+                                   result.value, OutputPolicy.max_output_bytes)},
                                "metadata": {}}, parent)
         payload = result.payload if result is not None else []
-        return {"status": "ok", "execution_count": count, "payload": payload,
-                "user_expressions": {}}
+        expressions = result.user_expressions if result is not None else {}
+        return {"status": "ok", "execution_count": reply_count, "payload": payload,
+                "user_expressions": expressions}
 
     async def _run(
         self,
@@ -259,6 +312,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         parent: dict[str, Any],
         output: StreamBatcher,
         on_display: DisplayCallback,
+        user_expressions: dict[str, Any] | None = None,
     ) -> tuple[CellFailure | None, ExecutionResult | None, float]:
         """Run one cell; a failure before the sandbox ran it comes back as a ``CellFailure``."""
         runner = self.runner
@@ -284,7 +338,8 @@ class SandboxKernel(SandboxSettings, Kernel):
 
         try:
             result = await asyncio.to_thread(runner.execute, cell.code, timeout, output.write,
-                                             on_input, on_display, uploads, collect)
+                                             on_input, on_display, uploads, collect,
+                                             user_expressions)
             if uploads:
                 output.write("stdout", host.describe("uploaded", uploads) + "\n")
             if cell.downloads and result.ok:
@@ -314,7 +369,8 @@ class SandboxKernel(SandboxSettings, Kernel):
                                    "was dropped]\n")
         failure = classify(result, timeout=timeout, limits=self.sandbox_limits,
                            user_interrupted=self._interrupted.is_set(),
-                           fresh=self.sandbox_mode == "fresh")
+                           fresh=self.sandbox_mode == "fresh",
+                           killed=self._killed.is_set())
         reason = restart_reason(result, self.sandbox_limits)
         if reason is not None:
             self._pending_notice = (f"The sandbox was restarted ({reason}); "
@@ -352,8 +408,13 @@ class SandboxKernel(SandboxSettings, Kernel):
         return metadata
 
     def _publish_stream(self, parent: dict[str, Any], name: str, text: str) -> None:
-        """Send one ``stream`` message; any thread may call this (iopub is thread-safe)."""
-        self._session().send(self.iopub_socket, "stream", {"name": name, "text": text}, parent)
+        """Send one ``stream`` message; any thread may call this (iopub is thread-safe).
+
+        The sandbox's text is made safe here (``output_policy.terminal_text``: colours kept, other
+        escape sequences and control characters removed), on whole batches, so that fewer escape
+        sequences are cut in two."""
+        self._session().send(self.iopub_socket, "stream",
+                             {"name": name, "text": terminal_text(text)}, parent)
 
     def _session(self) -> Session:
         """The Jupyter message session (set by the kernel app before any message arrives)."""
@@ -370,7 +431,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         if runner is not None:
             with contextlib.suppress(SandboxError):
                 reply = await asyncio.to_thread(runner.complete, code, position)
-        return {"status": "ok", "metadata": {}, **reply}
+        return {"status": "ok", "metadata": {}, **_clean_completion(reply)}
 
     async def do_inspect(
         self, code: str, cursor_pos: int, detail_level: int = 0, omit_sections: Any = ()
@@ -411,7 +472,9 @@ class SandboxKernel(SandboxSettings, Kernel):
                 reply = await asyncio.to_thread(runner.is_complete, body)
         if reply.get("status") != "incomplete":
             return {"status": reply.get("status", "unknown")}
-        return {"status": "incomplete", "indent": reply.get("indent", "")}
+        # A console prints the indent before the next line: blanks only, a few of them.
+        indent = "".join(c for c in str(reply.get("indent", "")) if c in " \t")[:80]
+        return {"status": "incomplete", "indent": indent}
 
     async def do_history(
         self,
@@ -429,3 +492,19 @@ class SandboxKernel(SandboxSettings, Kernel):
         history = self.history.query(hist_access_type, output=output, session=session,
                                      start=start, stop=stop, n=n, pattern=pattern, unique=unique)
         return {"status": "ok", "history": history}
+
+
+def _clean_completion(reply: dict[str, Any]) -> dict[str, Any]:
+    """A complete reply whose sandbox text (matches, and the text, type and signature of
+    IPython's experimental details) went through ``terminal_text``: a console prints them."""
+    cleaned = dict(reply)
+    cleaned["matches"] = [terminal_text(str(match)) for match in reply.get("matches", [])]
+    metadata = reply.get("metadata")
+    if isinstance(metadata, dict):
+        details = metadata.get("_jupyter_types_experimental")
+        if isinstance(details, list):
+            cleaned["metadata"] = {"_jupyter_types_experimental": [
+                {key: terminal_text(value) if isinstance(value, str) else value
+                 for key, value in item.items()}
+                for item in details if isinstance(item, dict)]}
+    return cleaned

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sandbox_kernel.limits import Limits, format_size
 from sandbox_kernel.outcome import describe_status
+from sandbox_kernel.output_policy import error_text
 from sandbox_kernel.result import ExecutionResult
 
 _PY_EXCEPTION = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
@@ -27,9 +28,11 @@ class CellFailure:
     traceback: list[str] = field(default_factory=list)
 
     def content(self) -> dict[str, object]:
-        """The ``ename``/``evalue``/``traceback`` part of an execute reply or iopub error."""
-        return {"ename": self.ename, "evalue": self.evalue,
-                "traceback": self.traceback or [f"{self.ename}: {self.evalue}"]}
+        """The ``ename``/``evalue``/``traceback`` part of an execute reply or iopub error, with
+        the sandbox's text made safe and bounded (``output_policy.error_text``)."""
+        ename, evalue, traceback = error_text(
+            self.ename, self.evalue, self.traceback or [f"{self.ename}: {self.evalue}"])
+        return {"ename": ename, "evalue": evalue, "traceback": traceback}
 
 
 def restart_reason(result: ExecutionResult, limits: Limits) -> str | None:
@@ -44,8 +47,12 @@ def classify(
     limits: Limits,
     user_interrupted: bool,
     fresh: bool,
+    killed: bool = False,
 ) -> CellFailure | None:
-    """The failure to report for this cell, or ``None`` when it succeeded."""
+    """The failure to report for this cell, or ``None`` when it succeeded.
+
+    ``killed``: the user interrupted the cell and, as it did not stop (``STOP.grace``, or a
+    second interrupt), the kernel killed its sandbox."""
     kind = result.verdict.kind
     lost = "; the next cell starts in a fresh sandbox (state was lost)" if result.state_lost else ""
     inner = list(result.error.get("traceback") or []) if result.error else []
@@ -63,6 +70,10 @@ def classify(
         evalue = (f"killed: out of memory, limit {format_size(limits.memory)} "
                   f"({describe_status(result.exit_code)}){lost}")
         return _failure("OutOfMemoryError", evalue, inner)
+    if user_interrupted and killed:
+        evalue = ("interrupted by the user; the cell did not stop, so its sandbox was killed "
+                  f"({describe_status(result.exit_code, False)}){lost or '; state was lost'}")
+        return _failure("KeyboardInterrupt", evalue, inner)
     if user_interrupted and (result.error or result.exit_code != 0):
         # Whatever the cell died of once interrupted (KeyboardInterrupt, or EOFError when the
         # interrupt ended an input() prompt), the cause is the interrupt.

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from sandbox_kernel.engine.expressions import check_expressions, unsupported
 from sandbox_kernel.engine.rich import DisplayCallback
 from sandbox_kernel.engine.sandbox import DockerSandbox, OutputCallback
 from sandbox_kernel.engine.session import InputCallback, SandboxSession
@@ -38,11 +39,16 @@ class CellRunner(Protocol):
         on_display: DisplayCallback | None = None,
         files: Mapping[str, bytes] | None = None,
         collect: Sequence[str] = (),
+        user_expressions: Mapping[str, str] | None = None,
     ) -> ExecutionResult:
         """Run one cell; ``files`` go in first, ``collect`` globs come back in ``result.files``
-        (see ``DockerSandbox.run``)."""
+        (see ``DockerSandbox.run``); ``user_expressions`` results in
+        ``result.user_expressions`` (``engine/expressions.py``)."""
 
     def interrupt(self) -> None: ...
+
+    def kill(self) -> None:
+        """SIGKILL the running cell's container (state is lost; the next cell starts afresh)."""
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]: ...
 
@@ -103,10 +109,12 @@ class SessionRunner:
         on_display: DisplayCallback | None = None,
         files: Mapping[str, bytes] | None = None,
         collect: Sequence[str] = (),
+        user_expressions: Mapping[str, str] | None = None,
     ) -> ExecutionResult:
         self.wait_started()
         result = self.session.execute(code, timeout, on_output=on_output, on_input=on_input,
-                                      on_display=on_display, files=files, collect=collect)
+                                      on_display=on_display, files=files, collect=collect,
+                                      user_expressions=user_expressions)
         if result.state_lost:
             self.start()  # get the next cell's sandbox ready while the user reads the error
         return result
@@ -121,6 +129,11 @@ class SessionRunner:
 
     def interrupt(self) -> None:
         self.session.interrupt()
+
+    def kill(self) -> None:
+        # SIGKILL, not removal: the session reads the exit status (137), reports that its
+        # state was lost, and the next cell starts a fresh container.
+        self.session.kill()
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         if not self._wait_alive():
@@ -184,22 +197,31 @@ class FreshRunner:
         on_display: DisplayCallback | None = None,
         files: Mapping[str, bytes] | None = None,
         collect: Sequence[str] = (),
+        user_expressions: Mapping[str, str] | None = None,
     ) -> ExecutionResult:
         # Every cell is a new sandbox: it gets the start files too (the cell's own win).
         uploads = {**(self.start_files() if self.start_files else {}), **(files or {})}
         # One-shot programs get an empty stdin: input() sees EOF whatever the frontend allows.
+        expressions = check_expressions(user_expressions)
         try:
-            return self.sandbox.run(self.language, code, timeout, self.limits,
-                                    on_output=on_output, on_start=self._started,
-                                    files=uploads, collect=collect)
+            result = self.sandbox.run(self.language, code, timeout, self.limits,
+                                      on_output=on_output, on_start=self._started,
+                                      files=uploads, collect=collect)
         finally:
             self._running = None
+        result.user_expressions = unsupported(
+            expressions, "user_expressions are not supported in fresh mode (the cell's sandbox "
+                         "is gone when it ends)")
+        return result
 
     def _started(self, container_id: str) -> None:
         self._running = container_id
 
     def interrupt(self) -> None:
         self._signal_running("SIGINT")
+
+    def kill(self) -> None:
+        self._signal_running("SIGKILL")
 
     def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
         return {"matches": [], "cursor_start": cursor_pos, "cursor_end": cursor_pos}

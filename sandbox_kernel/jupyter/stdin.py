@@ -15,6 +15,8 @@ from typing import Any
 import zmq
 from jupyter_client.session import Session
 
+from sandbox_kernel.output_policy import MAX_PROMPT_BYTES, PROMPT_MARKER, terminal_text
+
 POLL_MS = 100
 
 
@@ -38,10 +40,13 @@ class InputForwarder:
         self.deadline = deadline
 
     def ask(self, prompt: str, password: bool) -> str | None:
-        """The user's answer, or ``None`` (end of input) if none came in time."""
+        """The user's answer, or ``None`` (end of input) if none came in time.
+
+        The sandbox's ``prompt`` is made safe and cut to ``MAX_PROMPT_BYTES`` (with a marker)."""
         self._drop_stale_replies()
+        shown = terminal_text(prompt, MAX_PROMPT_BYTES, PROMPT_MARKER)
         self.session.send(self.socket, "input_request",
-                          {"prompt": prompt, "password": password}, self.parent,
+                          {"prompt": shown, "password": password is True}, self.parent,
                           ident=self.ident)
         while not self.cancelled.is_set() and time.monotonic() < self.deadline:
             if not self.socket.poll(POLL_MS):

@@ -42,7 +42,7 @@ from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.engine.sandbox import DockerSandbox
 from sandbox_kernel.engine.session import SandboxSession
 from sandbox_kernel.engine.workspace import TransferError
-from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.errors import SandboxError, UnknownRuntime
 from sandbox_kernel.files import host
 from sandbox_kernel.files.globs import check_patterns, selects
 from sandbox_kernel.files.rules import TransferRules
@@ -66,6 +66,7 @@ from sandbox_kernel.magic.runner import (
     run_here,
     run_in_worker,
 )
+from sandbox_kernel.output_policy import MAX_PROMPT_BYTES, PROMPT_MARKER, terminal_text
 from sandbox_kernel.result import ExecutionResult
 
 __all__ = [
@@ -201,6 +202,7 @@ class CellWriter:
         if not self.show.get(stream, True):
             return
         target = sys.stderr if stream == "stderr" else sys.stdout
+        text = terminal_text(text)  # colours kept, other escapes and controls removed
         if self._last is not None and self._last is not target:
             with contextlib.suppress(Exception):
                 self._last.flush()
@@ -218,6 +220,7 @@ def ask_user(prompt: str, password: bool) -> str | None:
     would (ipykernel sends an ``input_request`` to the frontend); ``None`` at end of input.
     A frontend that does not allow stdin makes ipykernel raise ``StdinNotImplementedError``,
     which ``run_in_worker`` turns into end of input too."""
+    prompt = terminal_text(prompt, MAX_PROMPT_BYTES, PROMPT_MARKER)
     try:
         if password:
             import getpass
@@ -639,12 +642,11 @@ class SandboxMagics(Magics):
         if runtime.lower() in ("", "default", "none"):
             return None
         try:
-            known = self.engine({}).runtimes()
+            self.engine({}).check_runtime(runtime, source="--runtime")
+        except UnknownRuntime as exc:
+            raise UsageError(str(exc)) from None
         except SandboxError as exc:
             raise SandboxMagicError(f"cannot check the runtime {runtime!r}: {exc}") from None
-        if runtime not in known:
-            raise UsageError(
-                f"the Docker daemon has no runtime {runtime!r}; it has: {', '.join(sorted(known))}")
         return runtime
 
     # -- sessions -------------------------------------------------------------------------------

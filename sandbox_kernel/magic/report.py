@@ -13,6 +13,7 @@ from typing import Any
 from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits, format_size
+from sandbox_kernel.output_policy import MAX_EVALUE_BYTES, error_text, terminal_text
 from sandbox_kernel.result import ExecutionResult
 
 
@@ -21,15 +22,20 @@ class SandboxMagicError(Exception):
 
     IPython calls ``_render_traceback_`` instead of formatting the Python traceback; ipykernel
     sends those lines as the ``error`` message's traceback, so nbclient's ``CellExecutionError``
-    carries exactly them.
+    carries exactly them. The message and every line are sandbox text made safe and bounded
+    (``output_policy.terminal_text`` / ``error_text``): ipykernel sends ``str(error)`` as the
+    ``evalue``.
     """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(terminal_text(str(message), MAX_EVALUE_BYTES))
 
     def traceback_lines(self) -> list[str]:
         """Lines shown above the summary; subclasses add the sandboxed program's traceback."""
         return []
 
     def _render_traceback_(self) -> list[str]:
-        return [*self.traceback_lines(), f"{type(self).__name__}: {self}"]
+        return error_text("", "", [*self.traceback_lines(), f"{type(self).__name__}: {self}"])[2]
 
 
 class SandboxCellError(SandboxMagicError):

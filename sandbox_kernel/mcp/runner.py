@@ -39,6 +39,7 @@ from sandbox_kernel.mcp.files import (
     mcp_limits,
     shape_files,
 )
+from sandbox_kernel.output_policy import error_text, terminal_text
 from sandbox_kernel.result import ExecutionResult
 
 MAX_LABEL = 200
@@ -143,15 +144,15 @@ def shape_output(result: ExecutionResult, session: str | None = None,
                  collected: bool = False, files_error: str | None = None) -> ExecOutput:
     """The tool result. An exception in a session cell is only in ``result.error``: the agent
     reads ``error``, so its traceback is appended there, after whatever the cell wrote to stderr."""
-    error = result.stderr
+    error = terminal_text(result.stderr)
     if result.error:
-        lines = result.error.get("traceback") or [
-            f"{result.error.get('ename', 'Error')}: {result.error.get('evalue', '')}"]
+        lines = error_text("", "", result.error.get("traceback") or [
+            f"{result.error.get('ename', 'Error')}: {result.error.get('evalue', '')}"])[2]
         if error and not error.endswith("\n"):
             error += "\n"
-        error += "\n".join(str(line) for line in lines) + "\n"
+        error += "\n".join(lines) + "\n"
     output: ExecOutput = {
-        "output": result.stdout,
+        "output": terminal_text(result.stdout),
         "error": error,
         "exitCode": result.exit_code,
         "executionTime": round(result.execution_time, 1),
@@ -162,7 +163,7 @@ def shape_output(result: ExecutionResult, session: str | None = None,
     if session is not None:
         output["session"] = session
     if result.value is not None:
-        output["value"] = result.value
+        output["value"] = terminal_text(result.value)
     if result.notice:
         output["notice"] = result.notice
     if collected:

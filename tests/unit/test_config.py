@@ -39,8 +39,12 @@ def test_the_operators_ceiling_allows_long_timeouts() -> None:
 
 
 def test_a_timeout_above_the_ceiling_names_the_variables() -> None:
-    with pytest.raises(ValueError, match="SANDBOX_KERNEL_TIMEOUT"):
-        load_config({"SANDBOX_KERNEL_TIMEOUT": "300"})
+    with pytest.raises(ValueError, match="SANDBOX_KERNEL_TIMEOUT") as raised:
+        load_config({"SANDBOX_KERNEL_TIMEOUT": "1000"})
+    # The ceiling that refused it, and the variable that raises it.
+    assert "SANDBOX_KERNEL_MAX_TIMEOUT (120 s)" in str(raised.value)
+    with pytest.raises(ValueError, match=r"SANDBOX_KERNEL_MAX_TIMEOUT \(600 s\)"):
+        load_config({"SANDBOX_KERNEL_TIMEOUT": "1000", "SANDBOX_KERNEL_MAX_TIMEOUT": "600"})
 
 
 def test_a_lower_ceiling_lowers_the_default_timeout() -> None:

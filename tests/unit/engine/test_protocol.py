@@ -22,7 +22,11 @@ def test_every_type_is_normalised_with_its_defaults() -> None:
                                           "version": ""}
     assert parse(type="done", status=1) == {
         "type": "done", "status": 1, "error": None, "execution_count": None,
-        "peak_memory": None, "payload": []}
+        "peak_memory": None, "payload": [], "user_expressions": None}
+    # user_expressions are policed later (engine/expressions.py); a bad one is no answer.
+    assert parse(type="done", status=0, user_expressions={"y": {}})["user_expressions"] == {
+        "y": {}}
+    assert parse(type="done", status=0, user_expressions=[1])["user_expressions"] is None
     assert parse(type="execute_result", data={"text/plain": "42"}, execution_count=3) == {
         "type": "execute_result", "data": {"text/plain": "42"}, "metadata": {},
         "execution_count": 3}
