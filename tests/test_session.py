@@ -370,6 +370,30 @@ def test_an_error_over_the_message_cap_is_truncated_and_keeps_state(
         assert (after.stdout, session.container_id) == ("yes\n", first)
 
 
+@pytest.mark.parametrize("language, code", [
+    ("python", "raise ValueError('E' * 100_000)"),
+    ("node", "throw new Error('E'.repeat(100_000))"),
+])
+def test_the_driver_bounds_its_messages_to_the_cap_the_host_gives(
+    language: str, code: str
+) -> None:
+    """With a 64 KiB cap (instead of 4 MiB), a 100 KB error is truncated by the driver itself
+    and the cell fails at once: the driver learned the cap from the host."""
+    engine = DockerSandbox(warm=False)
+    with engine.session(language, limits=Limits(max_message=64 * 1024)) as session:
+        result = session.run(code, timeout=30)
+        assert result.exit_code == 1 and not result.timed_out and result.error is not None
+        assert "[sandbox-kernel: truncated, " in result.error["evalue"]
+        assert len(result.error["evalue"]) < 64 * 1024
+        assert "from the sandbox was dropped" not in result.stderr
+        if language == "python":
+            value = session.run("'v' * 100_000", timeout=30)
+            assert (value.exit_code, value.value, value.displays) == (0, None, [])
+            assert re.search(r"\[sandbox-kernel\] dropped an execute_result output "
+                             r"\(9\d\.\d KiB\): the message is larger than 64\.0 KiB",
+                             value.stderr), value.stderr
+
+
 # -- introspection that overruns its time ---------------------------------------------------------
 
 @pytest.mark.parametrize("language, setup, word, check", [

@@ -24,6 +24,7 @@ const stream = require('stream');
 const inspector = require('inspector');
 
 let nonce = process.argv[process.argv.length - 1];
+const MAX_MESSAGE = Number(process.argv[process.argv.length - 2]) || 4 * 1024 * 1024; // see send()
 const CONTROL_FD = 3;
 const MAX_VALUE = 1024 * 1024;
 const MAX_SOURCE = 10000;
@@ -43,7 +44,7 @@ for (const out of [process.stdout, process.stderr]) {
 // at most the host's message cap (the argument before the nonce), or the host drops the frame:
 // over it, rich output becomes a note on stderr and any other message keeps its kind and small
 // fields, its long strings and lists truncated with a visible marker (a `done` always arrives).
-const MAX_MESSAGE = Number(process.argv[process.argv.length - 2]) || 4 * 1024 * 1024;
+// MAX_MESSAGE is read at the top, before process.argv is cleared.
 function send(message, fd = 1) {
   const write = (target, data) => {
     let offset = 0;
@@ -78,7 +79,7 @@ function send(message, fd = 1) {
     const rich = { display: 'display_data', execute_result: 'execute_result' }[message.type];
     if (rich) {
       const name = message.update ? 'update_display_data' : rich;
-      write(2, Buffer.from(`[sandbox-kernel] dropped a ${name} output (${sizeText(body.length)}): the message is larger than ${sizeText(MAX_MESSAGE)}\n`));
+      write(2, Buffer.from(`[sandbox-kernel] dropped ${name === 'execute_result' ? 'an' : 'a'} ${name} output (${sizeText(body.length)}): the message is larger than ${sizeText(MAX_MESSAGE)}\n`));
       return;
     }
     const plain = JSON.parse(body.toString());

@@ -76,8 +76,10 @@ def bounded(message):
     kind = message.get("type")
     if kind in RICH:
         name = "update_display_data" if message.get("update") else RICH[kind]
-        _write(2, (f"[sandbox-kernel] dropped a {name} output ({_size_text(len(body))}): the "
-                   f"message is larger than {_size_text(MAX_MESSAGE)}\n").encode())
+        article = "an" if name == "execute_result" else "a"
+        _write(2, (f"[sandbox-kernel] dropped {article} {name} output "
+                   f"({_size_text(len(body))}): the message is larger than "
+                   f"{_size_text(MAX_MESSAGE)}\n").encode())
         return None
     plain = json.loads(body)  # JSON values only: what _shrink cuts is what is sent
     limit = MAX_MESSAGE // 8
