@@ -249,6 +249,29 @@ def test_cleanup_all_removes_this_process_containers() -> None:
     assert not api.containers(all=True, filters={"id": container_id})
 
 
+def test_finished_containers_are_not_kept_on_the_removal_list() -> None:
+    """Docker removes an exited container itself (AutoRemove) while the engine asks for the same:
+    the engine must count it as gone, not keep it (and its exit record) to retry until exit."""
+    from sandbox_kernel.engine import sandbox as engine_module
+
+    engine = DockerSandbox()
+    try:
+        for _ in range(8):
+            assert engine.run("python", "print(1)", timeout=30).stdout == "1\n"
+        with engine.session("python") as session:
+            assert session.run("import os; os._exit(3)", timeout=30).exit_code == 3
+        engine_module._removals.join()
+        warm = {launched.container_id for queue in engine._pool._ready.values()  # type: ignore
+                for launched in queue}
+        with engine_module._live_lock:
+            tracked = {container_id for container_id, backend
+                       in engine_module._live_containers.items() if backend is engine.backend}
+        assert tracked <= warm, tracked - warm
+        assert set(engine.backend._exits._ends) <= warm  # type: ignore[attr-defined]
+    finally:
+        engine.close()
+
+
 def test_janitor_removes_containers_of_dead_owners_only(
     sandbox: DockerSandbox, orphan: str
 ) -> None:

@@ -53,6 +53,21 @@ def test_upload_and_download_directives(kernel: Any, notebook_dir: Path) -> None
     assert (notebook_dir / "out" / "p.txt").read_text() == "ppp"
 
 
+def test_download_star_leaves_hidden_names_in_the_sandbox(kernel: Any, notebook_dir: Path) -> None:
+    """Shell rules: ``*`` brings no dotfile and no hidden directory's content, so a sandbox cannot
+    plant ``.bashrc``, IPython startup files or git hooks through a careless ``%download *``."""
+    cell = execute(kernel, "%download * planted/\nimport os\n"
+                           "for name in ('.bashrc', '.ipython/profile_default/startup/00-x.py',"
+                           " 'sub/.git/hooks/pre-commit', 'sub/ok.txt', 'result.csv'):\n"
+                           "    os.makedirs(os.path.dirname(name) or '.', exist_ok=True)\n"
+                           "    open(name, 'w').write('print(1)')")
+    assert cell.content["status"] == "ok", cell.outputs
+    assert "downloaded 2 files (16 bytes): result.csv, sub/ok.txt" in cell.text("stdout")
+    planted = notebook_dir / "planted"
+    assert sorted(str(p.relative_to(planted)) for p in planted.rglob("*") if p.is_file()) == [
+        "result.csv", "sub/ok.txt"]
+
+
 @pytest.mark.parametrize(("code", "message"), [
     ("%upload passwd\npass", "outside the allowed directory"),
     ("%upload ../secret.txt\npass", "outside the allowed directory"),

@@ -14,8 +14,8 @@ from sandbox_kernel import DockerSandbox, ExecutionResult
 from sandbox_kernel.backends.docker.images import FLAVOURS
 
 BUILD_HINT = "sandbox-kernel images build python --requirements"
-PACKAGES = ["IPython", "matplotlib_inline", "jedi", "numpy", "pandas", "matplotlib", "scipy",
-            "sklearn", "sympy", "PIL"]
+PACKAGES = ["IPython", "matplotlib_inline", "jedi", "jinja2", "numpy", "pandas", "matplotlib",
+            "scipy", "sklearn", "sympy", "PIL"]
 
 PLOT = r"""
 import base64, io, json, os
@@ -120,3 +120,15 @@ def _bash_in_python_image(sandbox: DockerSandbox, code: str) -> ExecutionResult:
     wrapper = ("import subprocess, sys\n"
                f"sys.exit(subprocess.run(['sh', '-c', {code!r}]).returncode)\n")
     return sandbox.run_python(wrapper, timeout=60)
+
+
+def test_a_pandas_styler_shows_as_a_table(sandbox: DockerSandbox) -> None:
+    """``df.style`` needs jinja2; its HTML comes through the output policy as a table (the
+    ``<style>`` element is dropped, README's known limitations)."""
+    with sandbox.session("python") as session:
+        result = session.run("import pandas as pd\n"
+                             "pd.DataFrame({'a': [1, 2]}).style.highlight_max(color='red')")
+        assert result.exit_code == 0, result.stderr
+        (value,) = result.displays  # the cell's value, as ExecutionResult.displays keeps it
+        html = value["data"]["text/html"]
+        assert "<table" in html and "<style" not in html

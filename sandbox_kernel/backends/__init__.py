@@ -79,7 +79,8 @@ class ContainerSpec:
     runtime: str | None = None
     """OCI runtime (``runsc`` for gVisor); ``None`` is the engine's default."""
     auto_remove: bool = False
-    """The engine removes the container once it exits."""
+    """The engine removes the container once it exits (``wait`` and ``oom_killed`` still
+    answer for it)."""
     stdin_once: bool = True
     """The container's stdin closes when the attached client disconnects."""
 
@@ -147,10 +148,14 @@ class Backend(Protocol):
         """Send a signal (``"SIGINT"``, ``"SIGKILL"``) to the container's init; gone is fine."""
 
     def wait(self, container_id: str, timeout: float) -> int | None:
-        """The exit status once the container has exited, or ``None`` after ``timeout`` s."""
+        """The exit status once the container has exited, or ``None`` after ``timeout`` s or
+        when it is unknown. Must hold for a container the engine removed by itself when it
+        exited (``auto_remove``): the backend learns the status as it happens, from creation
+        on, never by asking afterwards (a removed container would 404)."""
 
     def oom_killed(self, container_id: str) -> bool:
-        """Whether the engine recorded an OOM kill for this exited container (one look)."""
+        """Whether the engine reported an OOM kill in this container (one look); like
+        ``wait``, answered even after an ``auto_remove`` removal."""
 
     def set_cpus(self, container_id: str, cpus: float) -> None:
         """Change a running container's CPU limit (a fraction of one CPU, as in

@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             _save(result.files, args.out_dir, args.force)
         except (ValueError, OSError) as exc:
+            # The program ran; what failed is the host side of --out-dir/--force: a usage error.
             print(f"sandbox-kernel run: {exc}", file=sys.stderr)
-            return EXIT_SANDBOX
+            return EXIT_USAGE
     if args.json:
         record = result.to_dict()
         record["files"] = {name: len(data) for name, data in sorted(result.files.items())}

@@ -1,32 +1,51 @@
-# sandbox-kernel session driver for Bash, run as: bash -c SOURCE bash NONCE. Cells are sourced in
-# this shell, so variables, functions, exports, aliases and the working directory persist. An
-# interrupt (SIGINT) sets a flag and a DEBUG trap, which then returns from every function and from
-# the sourced cell: that stops the cell without killing the shell. The protocol (drivers/PROTOCOL.md,
-# version 2) uses builtins only: a cell can leave an environment that no external program could
-# start with (E2BIG).
+# sandbox-kernel session driver for Bash (drivers/PROTOCOL.md, version 2), run as
+# `bash -c SOURCE bash NONCE`. Two processes, so that nothing of the driver lives in the user's
+# shell:
 #
-# Between cells the driver runs with the shell options that would break or expose it turned off
-# (xtrace, verbose, nounset, errexit) and puts the cell's own back right before the next cell
-# (xtrace as the first command of the sourced text, so that `set -x` never traces the driver),
-# and every frame goes to private copies of the original stdout and stderr, which also become the
-# next cell's stdout and stderr again: `exec >/dev/null 2>&1` silences its own cell only.
+# * this one, the supervisor, owns the control channel (requests on the container's stdin through
+#   the reader process below, frames on its stdout and stderr), the input server, the peak-memory
+#   read and the receipt (`ack`) of each cell;
+# * the user shell, a child `bash --norc --noprofile /dev/stdin` started as a coprocess: it reads
+#   its commands from a pipe that only the supervisor writes (on descriptor 255, close-on-exec:
+#   bash's own place for a script), and its stdout and stderr, the "event pipe", go to the
+#   supervisor, never to the user. Its variables, functions, aliases, options and traps are the
+#   user's; what it prints between cells (the echo of `set -v`, the trace of `set -x`) is read
+#   and dropped here.
+#
+# A cell is written to /dev/shm/bash and the user shell gets three lines (the runner):
+#   \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin cd /dev/shm && \builtin source bash <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
+#   (( RS SEQ US $? US $- US ${PWD-} US ... RS )) 2>/proc/SUP/fd/EVENTS || ((1))
+#   \exec </dev/null >/proc/SUP/fd/EVENTS 2>&1
+# `source bash` from /dev/shm makes bash's messages read `bash: line N:` (N the cell's own line);
+# the redirections on `source` give the cell the container's stdout and stderr and its stdin, and
+# are undone when it ends (`exec >/dev/null` silences its own cell only); they are paths, so a
+# cell that closes descriptors cannot take them away. The cell's first line begins with a prefix
+# that truncates /dev/shm/bash (the proof that the real `source` read the cell), goes back to the
+# user's directory, OLDPWD, posix mode and sourcepath, then turns verbose and xtrace back on: the
+# cell's commands are traced, the runner's are not. The second line is the marker (__sk_marker):
+# its error message tells the supervisor the cell's end, status, options and directories. The
+# third puts back the shell's own descriptors if the cell closed the saved copies.
+#
+# What a cell can still see or break (see PROTOCOL.md): the user shell's one SIGINT trap in
+# `trap -p` and `set -T` in `$-` (a non-interactive bash without a SIGINT trap dies of SIGINT; an
+# interactive one loses `line N` in its messages): on SIGINT it sets a DEBUG trap that returns
+# 130 from the sourced cell and every function, removed before the next cell. BASH_SOURCE and
+# BASH_LINENO show the sourced cell ("bash") under the command pipe ("/dev/stdin"). A cell that
+# redefines `builtin` or disables `source` or `cd` leaves the runner unable to run the next cell:
+# that cell fails with a clear error and the sandbox is replaced, never a false success.
+#
+# The protocol uses builtins only: a cell can leave an environment that no external program could
+# start with (E2BIG).
 __sk_nonce=$1
 exec {__sk_out}>&1 {__sk_err}>&2
-__sk_flags= __sk_late=
 set --
-shopt -s expand_aliases
-set -T
-__sk_int=
-# The DEBUG trap exists only from an interrupt to the end of its cell: no cost per command, and
-# nothing for `set -x` or `set -v` to show otherwise.
-__sk_stop='{ if [[ -n $__sk_int ]] && (( ${#BASH_SOURCE[@]} > 0 )); then return 130; fi; } 2>/dev/null'
-trap '__sk_int=1; trap "$__sk_stop" DEBUG' INT
-__sk_peak() {
+trap ':' PIPE   # a handler, not SIG_IGN (inherited): writing to a closed pipe fails, no more
+__sk_peak() {  # __sk_peakv: the cgroup's peak memory in bytes, or null
   local f v
+  __sk_peakv=null
   for f in /sys/fs/cgroup/memory/memory.max_usage_in_bytes /sys/fs/cgroup/memory.peak; do
-    if [[ -r $f ]] && builtin read -r v < "$f"; then builtin printf '%s' "$v"; return; fi
+    if [[ -r $f ]] && builtin read -r v < "$f"; then __sk_peakv=$v; return; fi
   done
-  builtin printf null
 }
 # One frame: RS US NONCE US SIZE US JSON LF (SIZE in bytes, hence the C locale).
 __sk_send() {
@@ -35,9 +54,9 @@ __sk_send() {
   [[ $1 == 2 ]] && fd=$__sk_err
   builtin printf '\036\037%s\037%d\037%s\n' "$__sk_nonce" "${#2}" "$2" >&"$fd"
 }
-# The control channel's reader, a process of its own (so `wait` in a cell never waits for it):
-# it forwards each request to the shell over a pipe and, at end of file (the host is gone), kills
-# the driver's process group, even while a cell runs.
+# The control channel's reader, a process of its own: it forwards each request to the supervisor
+# over a pipe (input answers to the input server) and, at end of file (the host is gone), kills
+# the process group, the user shell included, even while a cell runs.
 __sk_forward() {
   local LC_ALL=C line payload verb nonce size
   trap '' INT  # interrupts are for the cell
@@ -103,8 +122,8 @@ __sk_input_server() {
 # Prepare the cell's stdin (fd __sk_cin) and start its input server; __sk_ipid is the server's.
 __sk_input_start() {
   local rw pid
-  __sk_ipid=
-  if [[ $1 != 1 || -z $__sk_input_ok ]]; then \exec {__sk_cin}</dev/null; return; fi
+  __sk_ipid= __sk_cin=
+  if [[ $1 != 1 || -z $__sk_input_ok ]]; then return; fi
   \exec {rw}<> <(:)
   \exec {__sk_pr}<"/proc/self/fd/$rw" {__sk_pw}>"/proc/self/fd/$rw" {rw}>&-
   \exec {__sk_ictl}< <(__sk_input_server & :)
@@ -114,7 +133,7 @@ __sk_input_start() {
 }
 __sk_input_stop() {
   [[ -n $__sk_ipid ]] && builtin kill -KILL "$__sk_ipid" 2>/dev/null
-  \exec {__sk_cin}<&-
+  [[ -n $__sk_cin ]] && \exec {__sk_cin}<&-
   __sk_ipid= __sk_cin=
 }
 # A request from the reader: "VERB NONCE SIZE [ARG]" then SIZE bytes.
@@ -162,54 +181,6 @@ __sk_is_complete() {
   fi
   __sk_send 1 "{\"type\":\"is_complete\",\"status\":\"$status\",\"indent\":\"$indent\"}"
 }
-# complete: the word before the cursor against the live shell (compgen): variables after `$`,
-# commands (aliases, builtins, functions, keywords, programs) in command position, else paths.
-__sk_complete() {
-  local code=$1 cursor=$2 before word head word_prefix list=() m out= sep= n=0 start
-  local -A seen=()
-  before=${code:0:cursor}
-  [[ $before =~ ([^[:space:]\;\|\&\(\)\<\>\`\"\']*)$ ]]
-  word=${BASH_REMATCH[1]}
-  head=${before%"$word"}
-  start=$(( cursor - ${#word} ))
-  if [[ $word == \$\{* ]]; then
-    builtin mapfile -t list < <(builtin compgen -v -- "${word#??}"); word_prefix='${'
-  elif [[ $word == \$* ]]; then
-    builtin mapfile -t list < <(builtin compgen -v -- "${word#?}"); word_prefix='$'
-  elif [[ $word != */* && $head =~ (^|[\;\|\&\(\`]|\$\(|[[:space:]](then|do|else|elif|if|while|until|time|!))[[:space:]]*$ ]]; then
-    builtin mapfile -t list < <(builtin compgen -c -- "$word"); word_prefix=
-  else
-    builtin mapfile -t list < <(builtin compgen -f -- "$word"); word_prefix=
-  fi
-
-  for m in "${list[@]}"; do
-    [[ -n ${seen[$m]+x} ]] && continue
-    seen[$m]=1
-    [[ -z $word_prefix && -d $m && $word != \$* && $head =~ [^[:space:]] ]] && m+=/
-    out+=$sep$(__sk_json "$word_prefix$m"); sep=,
-    (( ++n >= 1000 )) && break
-  done
-  __sk_send 1 "{\"type\":\"complete\",\"matches\":[$out],\"cursor_start\":$start,\"cursor_end\":$cursor}"
-}
-# inspect: `type` of the name at the cursor (a function's source), and `help` for builtins and
-# keywords.
-__sk_inspect() {
-  local code=$1 cursor=$2 detail=$3 name text kind
-  [[ ${code:0:cursor} =~ ([[:alnum:]_.:+-]*)$ ]]; name=${BASH_REMATCH[1]}
-  [[ ${code:cursor} =~ ^([[:alnum:]_.:+-]*) ]]; name+=${BASH_REMATCH[1]}
-  kind=$(builtin type -t -- "$name" 2>/dev/null)
-  if [[ -z $name || -z $kind ]]; then
-    __sk_send 1 '{"type":"inspect","found":false,"data":{},"metadata":{}}'
-    return
-  fi
-  text=$(builtin type -- "$name" 2>&1)
-  if [[ $kind == builtin || $kind == keyword ]]; then
-    if (( detail )); then text+=$'\n\n'$(builtin help -- "$name" 2>&1)
-    else text+=$'\n\n'$(builtin help -d -- "$name" 2>&1); fi
-  fi
-  text=${text:0:65536}
-  __sk_send 1 "{\"type\":\"inspect\",\"found\":true,\"data\":{\"text/plain\":$(__sk_json "$text")},\"metadata\":{}}"
-}
 # The request's code and cursor, or an answer saying there is nothing to tell.
 __sk_request() {
   __sk_code= __sk_cursor=0 __sk_detail=0
@@ -219,67 +190,222 @@ __sk_request() {
   __sk_code=${__sk_code//$'\r\n'/$'\n'}
   :
 }
-# Running a cell: its text is sourced from a file named `bash` (in /dev/shm, the working
-# directory for that instant), so that bash's messages say `bash: line N:` as in `bash -c`, with N
-# the cell's own line. The first line begins with the driver's restoring prefix (back to the
-# user's directory, OLDPWD and sourcepath, then xtrace and verbose), on the same line as the
-# cell's first line, so line numbers stay the cell's; if that line has a syntax error nothing
-# of it ran and the driver restores the same itself (__sk_leave). Without a writable /dev/shm
-# the text comes from a pipe (messages then name /dev/fd/N).
-__sk_shm=
-[[ -d /dev/shm && -w /dev/shm ]] && __sk_shm=1
-__sk_prepare() {
-  __sk_entered= __sk_pwd=$PWD __sk_had_old= __sk_sourcepath=
-  [[ -v OLDPWD ]] && __sk_had_old=1 __sk_oldpwd=$OLDPWD
-  builtin shopt -q sourcepath && __sk_sourcepath=1
-  __sk_prefix='__sk_entered=1; builtin cd -- "$__sk_pwd"; '
-  if [[ -n $__sk_had_old ]]; then __sk_prefix+='OLDPWD=$__sk_oldpwd; '
-  else __sk_prefix+='builtin unset OLDPWD; '; fi
-  [[ -n $__sk_sourcepath ]] && __sk_prefix+='builtin shopt -s sourcepath; '
-  __sk_prefix+=$__sk_late
-  [[ -n $__sk_shm ]] || return 1
-  builtin printf '%s%s' "$__sk_prefix" "$__sk_payload" 2>/dev/null >| /dev/shm/bash || return 1
-  builtin cd /dev/shm 2>/dev/null || return 1
-  builtin shopt -u sourcepath
+# The user shell: a coprocess (its stdin, and its stdout and stderr, are pipes to the supervisor)
+# that keeps none of the supervisor's descriptors. The coprocess's own shell waits for it and then
+# writes its exit status on the event pipe. SHLVL=0: it says 1, as a shell docker started would.
+# SIGINT: the user shell starts with the default action (its trap is set below); the supervisor
+# ignores it from now on (an interrupt is for the cell).
+__sk_fail() {  # the session cannot go on: say why on the container's stderr, end the sandbox
+  builtin printf 'sandbox-kernel: %s; this sandbox is replaced (state from earlier cells is lost)\n' "$1" >&"$__sk_err"
+  builtin exit 1  # docker-init, PID 1, follows: the container and all its processes end
 }
-__sk_leave() {
-  builtin cd -- "$__sk_pwd" 2>/dev/null
-  if [[ -n $__sk_had_old ]]; then OLDPWD=$__sk_oldpwd; else builtin unset OLDPWD; fi
-  [[ -n $__sk_sourcepath ]] && builtin shopt -s sourcepath
+coproc __sk_user {
+  \exec {__sk_in}<&- {__sk_ans}<&- {__sk_nap}<&- {__sk_out}>&- {__sk_err}>&- 2>&1
+  trap ':' INT
+  SHLVL=0 bash --norc --noprofile /dev/stdin
+  builtin printf '\036exit\037%d\036' "$?"
+}
+trap '' INT
+\exec {__sk_ev}<&"${__sk_user[0]}" {__sk_cmd}>&"${__sk_user[1]}"
+\exec {__sk_user[0]}<&- {__sk_user[1]}>&-
+# Read the event pipe up to the marker of request $1: __sk_mark gets its fields (US-separated),
+# __sk_said what came before it. The user shell's end makes this supervisor exit with its
+# status, as the container's own: the host reports it and starts a fresh sandbox for the next
+# cell.
+__sk_await() {
+  local chunk
+  __sk_said=
+  while IFS= builtin read -r -d $'\036' -u "$__sk_ev" chunk; do
+    # (the echo of `set -v` shows the marker unexpanded: its status is no number)
+    if [[ $chunk == "$1"$'\037'[0-9]* ]]; then
+      __sk_mark=${chunk#"$1"$'\037'}
+      IFS= builtin read -r -u "$__sk_ev" chunk  # the rest of the line
+      return 0
+    elif [[ $chunk == exit$'\037'* ]]; then
+      builtin exit "${chunk#exit$'\037'}"
+    fi
+    __sk_said+=$chunk
+  done
+  builtin exit 1
+}
+# The marker line (__sk_m) of the next exchange (__sk_seq): an arithmetic command whose
+# expression is not one (it begins with RS), so bash's error message, sent to the event pipe,
+# carries the fields: status, options, directory, OLDPWD (set?, value) and the ends of the option
+# lists (sourcepath and posix are what is needed). `((` is a keyword: no function, alias or
+# `enable -n` reaches it; it works with errexit, nounset and in posix mode; and it costs no file
+# lookup (a failing redirection costs milliseconds under gVisor).
+__sk_seq=0
+__sk_marker() {
+  (( ++__sk_seq ))
+  __sk_m='(( '$'\036'$__sk_seq$'\037''$?'$'\037''$-'$'\037''${PWD-}'$'\037''${OLDPWD+1}'$'\037''${OLDPWD-}'$'\037''${BASHOPTS#*promptvars}'$'\037''${SHELLOPTS#*interactive-comments}'$'\036'' )) 2>/proc/'$$'/fd/'$__sk_ev' || ((1))'$'\n'
+}
+# Send lines to the user shell.
+__sk_tell() {
+  builtin printf '%s\n' "$1" >&"$__sk_cmd" 2>/dev/null
+}
+# What the marker says about the user shell: status, options, directory, OLDPWD, shopts.
+__sk_state() {
+  local IFS=$'\037'
+  builtin read -r -d '' __sk_st __sk_flags __sk_pwd __sk_had_old __sk_oldpwd __sk_opts __sk_setopts <<< "$__sk_mark"
+  __sk_setopts=${__sk_setopts%$'\n'}
+}
+# A query in the user shell at top level (its output on the event pipe): __sk_said gets it.
+# Used for completion and inspection (compgen, type, help), and to read what a traced or echoed
+# runner printed.
+__sk_query() {
+  __sk_marker
+  __sk_tell $'\\builtin set +xv\n{ '"$1; } >/proc/$$/fd/$__sk_ev 2>/dev/null"$' || ((1))\n'"$__sk_m"
+  __sk_await "$__sk_seq"
+  __sk_said=${__sk_said%"${__sk_said##*$'\n'}"}  # bash's "NAME: line N: ((: " ends it
+}
+__sk_q="'"
+__sk_marker
+__sk_tell $'\\exec 0</dev/null; BASH_ARGV0=bash; \\builtin set -T; \\builtin shopt -s expand_aliases\n'"\\builtin trap $__sk_q{ \\builtin trap $__sk_q\\$__sk_q$__sk_q{ (( \${#BASH_SOURCE[@]} > 1 )) && \\builtin return 130; } 2>/dev/null$__sk_q\\$__sk_q$__sk_q DEBUG; } 2>/dev/null$__sk_q INT"$'\n'"$__sk_m"
+builtin unset __sk_q
+__sk_await "$__sk_seq"
+__sk_state
+[[ -d /dev/shm && -w /dev/shm ]] || __sk_fail "/dev/shm is not writable"
+
+# complete: the word before the cursor against the live shell (compgen): variables after `$`,
+# commands (aliases, builtins, functions, keywords, programs) in command position, else paths
+# (directories get a `/`).
+__sk_complete() {
+  local code=$1 cursor=$2 before word head word_prefix list=() dirs=() m out= sep= n=0 start q
+  local -A seen=() isdir=()
+  before=${code:0:cursor}
+  [[ $before =~ ([^[:space:]\;\|\&\(\)\<\>\`\"\']*)$ ]]
+  word=${BASH_REMATCH[1]}
+  head=${before%"$word"}
+  start=$(( cursor - ${#word} ))
+  if [[ $word == \$\{* ]]; then
+    q=${word#??}; word_prefix='${'; __sk_query "\\builtin compgen -v -- $(builtin printf '%q' "$q")"
+  elif [[ $word == \$* ]]; then
+    q=${word#?}; word_prefix='$'; __sk_query "\\builtin compgen -v -- $(builtin printf '%q' "$q")"
+  elif [[ $word != */* && $head =~ (^|[\;\|\&\(\`]|\$\(|[[:space:]](then|do|else|elif|if|while|until|time|!))[[:space:]]*$ ]]; then
+    word_prefix=; __sk_query "\\builtin compgen -c -- $(builtin printf '%q' "$word")"
+  else
+    word_prefix=
+    if [[ $head =~ [^[:space:]] ]]; then
+      __sk_query "\\builtin compgen -d -- $(builtin printf '%q' "$word")"
+      builtin mapfile -t dirs <<< "$__sk_said"
+      for m in "${dirs[@]}"; do [[ -n $m ]] && isdir[$m]=1; done
+    fi
+    __sk_query "\\builtin compgen -f -- $(builtin printf '%q' "$word")"
+  fi
+  builtin mapfile -t list <<< "$__sk_said"
+  for m in "${list[@]}"; do
+    [[ -z $m || -n ${seen[$m]+x} ]] && continue
+    seen[$m]=1
+    [[ -n ${isdir[$m]+x} ]] && m+=/
+    out+=$sep$(__sk_json "$word_prefix$m"); sep=,
+    (( ++n >= 1000 )) && break
+  done
+  __sk_send 1 "{\"type\":\"complete\",\"matches\":[$out],\"cursor_start\":$start,\"cursor_end\":$cursor}"
+}
+# inspect: `type` of the name at the cursor (a function's source), and `help` for builtins and
+# keywords, asked of the user shell.
+__sk_inspect() {
+  local code=$1 cursor=$2 detail=$3 name text kind q
+  [[ ${code:0:cursor} =~ ([[:alnum:]_.:+-]*)$ ]]; name=${BASH_REMATCH[1]}
+  [[ ${code:cursor} =~ ^([[:alnum:]_.:+-]*) ]]; name+=${BASH_REMATCH[1]}
+  q=$(builtin printf '%q' "$name")
+  [[ -n $name ]] && __sk_query "\\builtin type -t -- $q"
+  kind=${__sk_said%$'\n'}
+  if [[ -z $name || -z $kind ]]; then
+    __sk_send 1 '{"type":"inspect","found":false,"data":{},"metadata":{}}'
+    return
+  fi
+  __sk_query "\\builtin type -- $q"
+  text=${__sk_said%$'\n'}
+  if [[ $kind == builtin || $kind == keyword ]]; then
+    if (( detail )); then __sk_query "\\builtin help -- $q"
+    else __sk_query "\\builtin help -d -- $q"; fi
+    text+=$'\n\n'${__sk_said%$'\n'}
+  fi
+  text=${text:0:65536}
+  __sk_send 1 "{\"type\":\"inspect\",\"found\":true,\"data\":{\"text/plain\":$(__sk_json "$text")},\"metadata\":{}}"
+}
+# The restoring prefix of a cell's first line (see the top of this file), from the last marker.
+__sk_prefix() {
+  local p q
+  builtin printf -v q '%q' "$__sk_pwd"
+  p='>|/dev/shm/bash; \builtin cd -- '$q' || ((1)); '
+  if [[ -n $__sk_had_old ]]; then builtin printf -v q '%q' "$__sk_oldpwd"; p+='OLDPWD='$q'; '
+  else p+='\builtin unset OLDPWD; '; fi
+  [[ :$__sk_setopts: == *:posix:* ]] && p+='\builtin set -o posix; '
+  [[ :$__sk_opts: == *:sourcepath:* ]] && p+='\builtin shopt -s sourcepath; '
+  # verbose echoes lines as they are read: the first was read before `set -v` ran
+  if [[ $__sk_flags == *v* ]]; then
+    p+='\builtin set -v; '
+    if [[ -n $1 ]]; then builtin printf -v q '%q' "${1%%$'\n'*}"; p+='\builtin printf "%s\n" '$q' >&2; '; fi
+  fi
+  [[ $__sk_flags == *x* ]] && p+='\builtin set -x; '
+  __sk_pre=$p
+}
+# Whether the cell's first line is a syntax error by itself (then nothing of the cell runs, and
+# the cell is sent without the prefix, so that bash's message quotes the user's line only). Parsed
+# here, as the body of a function that is never called (no fork), with extglob on; a line with a
+# `}` could close that body and run here, so it is not checked (nor a line over 4 KiB). Only
+# believed when the user shell has no aliases (an alias can make a line valid there).
+__sk_line1_invalid() {
+  local line=${1%%$'\n'*} err=
+  [[ $line == *'}'* || ${#line} -gt 4096 ]] && return 1
+  builtin shopt -s extglob
+  builtin eval "__sk_chk() { $line"$'\n}' 2>/dev/null && err=ok
+  [[ -z $err ]] && builtin eval "__sk_chk() { $line"$'\n}' 2>/dev/shm/.sandbox-kernel-check
+  builtin shopt -u extglob
+  builtin unset -f __sk_chk
+  [[ -z $err ]] || return 1
+  IFS= builtin read -r -d '' err < /dev/shm/.sandbox-kernel-check
+  [[ $err == *'`__sk_chk() { '* ]] || return 1  # bash quotes the offending line: the first
+  __sk_query '\builtin alias'
+  [[ -z $__sk_said ]]
+}
+# Run the text $1 (already prefixed) as a cell with stdin $2; __sk_st and the state are set, and
+# __sk_entered says whether the real `source` read it.
+__sk_cell() {
+  builtin printf '%s' "$1" 2>/dev/null >| /dev/shm/bash || __sk_fail "cannot write the cell to /dev/shm"
+  __sk_marker
+  __sk_tell '\builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin cd /dev/shm && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
+  __sk_await "$__sk_seq"
+  __sk_state
+  __sk_entered=
+  [[ -s /dev/shm/bash ]] || __sk_entered=1
 }
 __sk_send 1 "{\"type\":\"ready\",\"pid\":$$,\"version\":\"$BASH_VERSION\"}"
 while __sk_read; do
   if [[ $__sk_verb == run ]]; then
     __sk_send 1 "{\"type\":\"ack\",\"size\":$__sk_got}"
-    __sk_int=
     __sk_payload=${__sk_payload//$'\r\n'/$'\n'}  # Windows line endings
-    \exec 1>&"$__sk_out" 2>&"$__sk_err"
     __sk_input_start "$__sk_rest"
-    # At top level (not in a function), so that a cell's `declare` makes globals.
-    if __sk_prepare; then
-      [[ -n $__sk_flags ]] && builtin set "-$__sk_flags"
-      source bash <&"$__sk_cin" {__sk_in}<&-
-    else
-      [[ -n $__sk_flags ]] && builtin set "-$__sk_flags"
-      source <(builtin printf '%s%s' "$__sk_prefix" "$__sk_payload") <&"$__sk_cin" {__sk_in}<&-
-    fi
-    { __sk_st=$? __sk_flags=$-; builtin set +xveu; builtin trap - DEBUG; } 2>/dev/null
+    __sk_stdin=/dev/null
+    [[ -n $__sk_cin ]] && __sk_stdin=/proc/$$/fd/$__sk_cin
+    __sk_prefix "$__sk_payload"
+    __sk_line1_invalid "$__sk_payload" && __sk_pre=
+    __sk_before=("$__sk_flags" "$__sk_pwd" "$__sk_had_old" "$__sk_oldpwd" "$__sk_opts" "$__sk_setopts")
+    __sk_cell "$__sk_pre$__sk_payload" "$__sk_stdin"
     __sk_input_stop
-    \exec 1>&"$__sk_out" 2>&"$__sk_err"
-    if [[ -z $__sk_entered ]]; then  # line 1 did not run (a syntax error): nothing did
-      __sk_leave
-      __sk_flags+=${__sk_late//[^xv]/}
+    __sk_status=$__sk_st
+    if [[ -z $__sk_entered ]]; then
+      # Line 1 did not run (a syntax error there: nothing of the cell ran), or the runner no
+      # longer works (a cell redefined `builtin`, disabled `source`...). An empty cell tells
+      # which, and puts the user's directory and options back.
+      (( __sk_status )) || __sk_status=1
+      __sk_flags=${__sk_before[0]} __sk_pwd=${__sk_before[1]} __sk_had_old=${__sk_before[2]}
+      __sk_oldpwd=${__sk_before[3]} __sk_opts=${__sk_before[4]} __sk_setopts=${__sk_before[5]}
+      __sk_prefix ''
+      __sk_cell "$__sk_pre" /dev/null
+      [[ -n $__sk_entered ]] || __sk_fail "this cell did not run: an earlier cell disabled or redefined a builtin that runs cells (builtin, source, cd)"
     fi
-    __sk_late=
-    # verbose echoes lines as they are read: the first line was read before `set -v` ran, so
-    # the prefix echoes the cell's part of it.
-    [[ $__sk_flags == *v* ]] && __sk_late+='builtin set -v; builtin printf "%s\n" "${__sk_payload%%$'"'"'\n'"'"'*}" >&2; '
-    [[ $__sk_flags == *x* ]] && __sk_late+='builtin set -x; '
-    __sk_flags=${__sk_flags//[^eu]/}
-    builtin unset __sk_payload __sk_prefix  # the cell's text does not stay in `declare -p`
-    __sk_int=
+    [[ $__sk_flags == *[xv]* ]] && __sk_query '>/dev/null'  # the trace of the runner is read now, not with the next request
+    if [[ -z $__sk_pwd ]]; then  # the cell unset PWD: the shell still knows where it is
+      __sk_query '\builtin pwd'
+      __sk_pwd=${__sk_said%$'\n'}
+    fi
+    __sk_payload= __sk_pre=
     __sk_send 2 '{"type":"flush"}'
-    __sk_send 1 "{\"type\":\"done\",\"status\":$__sk_st,\"peak_memory\":$(__sk_peak)}"
+    __sk_peak
+    __sk_send 1 "{\"type\":\"done\",\"status\":$__sk_status,\"peak_memory\":$__sk_peakv}"
   elif [[ $__sk_verb == complete ]]; then
     __sk_request; __sk_complete "$__sk_code" "$__sk_cursor"
   elif [[ $__sk_verb == inspect ]]; then

@@ -9,10 +9,10 @@
 //
 // Invisibility: the driver's names live in this block and behind symbol-keyed, non-enumerable
 // globals; the control channel is read by a worker thread from a private copy of descriptor 3, and
-// user code gets a
-// process.stdin of its own whose reads become `input` requests while a cell runs (end of input
-// when the frontend does not allow stdin, and between cells). stdout and stderr are switched to
-// blocking writes, so what a cell wrote is whole even when it calls process.exit().
+// user code gets a process.stdin of its own whose reads become `input` requests while a cell runs
+// (end of input when the frontend does not allow stdin; see "the user's stdin" below). stdout and
+// stderr are switched to blocking writes, so what a cell wrote is whole even when it calls
+// process.exit().
 'use strict';
 {
 const vm = require('vm');
@@ -109,24 +109,157 @@ function peakMemory() {
 }
 
 // -- the user's stdin ------------------------------------------------------------------------
-let cell = null; // {allowStdin, failure, settled} while a cell runs
+// process.stdin is a Readable of the driver's: one line per `input` request, end of input when
+// the frontend does not allow stdin. A pending read is asked for only while a consumer waits
+// for it (a `readable` listener: async iteration, read(); a `data` listener on a flowing
+// stream; a readline interface with a question pending or `line` listeners), checked every
+// INPUT_DELAY while a cell runs, because a stream resumed by a new consumer does not call _read
+// again. A consumer still waiting when its cell ends gets end of input; the stream is then
+// ended for good (as in Node), so the next access to process.stdin makes a fresh one. An idle
+// interface (open, nothing asked) keeps its read pending across cells, as Node's REPL keeps it.
+let cell = null; // {allowStdin, failure, given, serving, unsettled, watchdog} while a cell runs
 let userStdin = null;
-let pendingRead = null; // the stdin stream whose _read waits for an `input` answer
+const endedStdin = new WeakSet();
+let pendingRead = null; // the stdin stream whose _read waits for data
+let asked = false; // an `input` message for pendingRead is out, unanswered
+let checkTimer = null;
+
+// readline keeps its interface in the closure of the `data` listener it adds (`ondata`); the
+// inspector shows that closure's variables, so an interface that waits for nothing (idle
+// between questions, left open) can be told from one that waits (a question pending, `line`
+// listeners: rl.on('line'), for await). Found once per listener, synchronously: the inspector
+// answers Runtime calls from this thread at once.
+const STASH = Symbol.for('sandbox-kernel.stash');
+const interfaces = new WeakMap(); // `data` listener -> its readline interface, or null
+function syncPost(method, params) {
+  let answer = null;
+  session.post(method, params, (err, result) => { answer = err ? null : result; });
+  return answer;
+}
+function interfaceOf(listener) {
+  if (listener.name !== 'ondata') return null;
+  if (interfaces.has(listener)) return interfaces.get(listener);
+  let found = null;
+  const objectGroup = 'sandbox-kernel-stdin';
+  try {
+    Object.defineProperty(globalThis, STASH, { value: listener, configurable: true, enumerable: false });
+    const fn = syncPost('Runtime.evaluate', { expression: `globalThis[Symbol.for('sandbox-kernel.stash')]`, objectGroup, silent: true });
+    const own = fn && fn.result.objectId && syncPost('Runtime.getProperties', { objectId: fn.result.objectId, ownProperties: true });
+    const scopes = own && (own.internalProperties || []).find((p) => p.name === '[[Scopes]]');
+    const list = scopes && syncPost('Runtime.getProperties', { objectId: scopes.value.objectId, ownProperties: true });
+    for (const scope of (list && list.result) || []) {
+      const vars = scope.value && scope.value.objectId && syncPost('Runtime.getProperties', { objectId: scope.value.objectId, ownProperties: true });
+      const self = vars && vars.result.find((v) => v.name === 'self');
+      if (!self || !self.value || !self.value.objectId) continue;
+      received = undefined;
+      syncPost('Runtime.callFunctionOn', {
+        objectId: self.value.objectId,
+        functionDeclaration: `function () { globalThis[Symbol.for('sandbox-kernel.receive')](this); }`,
+      });
+      if (received && typeof received.getPrompt === 'function' && typeof received.on === 'function') found = received;
+      received = undefined;
+      break;
+    }
+  } catch (err) { /* not readline's: a plain consumer */ } finally {
+    delete globalThis[STASH];
+    session.post('Runtime.releaseObjectGroup', { objectGroup }, () => {});
+  }
+  interfaces.set(listener, found);
+  return found;
+}
+function questionOf(rl) {
+  const key = Object.getOwnPropertySymbols(rl).find((k) => k.description === '_questionCallback');
+  return key !== undefined && typeof rl[key] === 'function';
+}
+
+// The readline interface or the stream that waits for a line now, or null.
+function waitedFor(s) {
+  if (s.listenerCount('readable') > 0) return s;
+  return s.readableFlowing === true ? dataConsumer(s) : null;
+}
+
+// What a `data` listener of s waits for a line for: a plain listener (the stream), a readline
+// interface with a question pending or `line` listeners; null if only idle interfaces listen.
+function dataConsumer(s) {
+  let waiting = null;
+  for (const listener of s.listeners('data')) {
+    const rl = interfaceOf(listener);
+    if (rl === null) waiting = waiting || s;
+    else if (!rl.closed && (questionOf(rl) || rl.listenerCount('line') > 0)) {
+      if (questionOf(rl)) return rl;
+      waiting = waiting || rl;
+    }
+  }
+  return waiting;
+}
+
+function endRead() {
+  const s = pendingRead;
+  pendingRead = null;
+  asked = false;
+  if (!s) return;
+  endedStdin.add(s);
+  s.push(null);
+  if (cell && cell.unsettled) watchUnsettled(cell);
+}
+
+// After end of input, code awaiting a read may wait for ever: readline drops a pending question
+// when its input ends. A Node script would then exit ("Detected unsettled top-level await",
+// status 13); a cell fails instead of hanging to its timeout, once nothing but the driver is
+// left in the event loop (process.getActiveResourcesInfo(), against the driver's own at start).
+let ownResources = null;
+function nothingLeft() {
+  const own = new Map();
+  for (const r of ownResources) own.set(r, (own.get(r) || 0) + 1);
+  own.set('Timeout', (own.get('Timeout') || 0) + 1 + (checkTimer === null ? 0 : 1));
+  for (const r of process.getActiveResourcesInfo()) {
+    if (!own.get(r)) return false;
+    own.set(r, own.get(r) - 1);
+  }
+  return true;
+}
+function watchUnsettled(watched) {
+  if (watched.watchdog) return;
+  let seen = 0;
+  watched.watchdog = setInterval(() => {
+    if (cell !== watched || !watched.unsettled) { clearInterval(watched.watchdog); return; }
+    seen = !asked && nothingLeft() ? seen + 1 : 0;
+    if (seen >= 2) {
+      clearInterval(watched.watchdog);
+      watched.unsettled(new Error('end of input while the cell awaited a read: nothing is left that could settle its await (Node: "Detected unsettled top-level await")'));
+    }
+  }, INPUT_DELAY);
+}
+
+function checkRead() {
+  checkTimer = null;
+  const s = pendingRead;
+  if (!s || !cell || asked) return;
+  const waiting = cell.serving ? waitedFor(s) : null;
+  if (waiting !== null && !cell.allowStdin) { endRead(); return; }
+  if (waiting !== null) {
+    // A question's text is the prompt, as a terminal would show it.
+    const prompt = waiting !== s && questionOf(waiting) ? String(waiting.getPrompt()).slice(0, MAX_SOURCE) : '';
+    asked = true;
+    send({ type: 'input', prompt, password: false });
+    return;
+  }
+  scheduleCheck();
+}
+
+function scheduleCheck() {
+  // A stream in flowing mode asks for more as soon as it delivered a line: ask the user only if
+  // someone still waits a moment later, not when the consumer is about to close or the cell to end.
+  if (checkTimer === null && cell) checkTimer = setTimeout(checkRead, INPUT_DELAY);
+}
 
 function newStdin() {
   const s = new stream.Readable({
     read() {
       if (pendingRead === s) return;
-      if (!cell || !cell.allowStdin) { s.push(null); return; }
       pendingRead = s;
-      // A stream in flowing mode asks for more as soon as it delivered a line: ask the user only
-      // if the cell is still waiting a moment later, not when it is about to finish.
-      const asking = cell;
-      setTimeout(() => {
-        if (pendingRead === s && cell === asking && !asking.settled) {
-          send({ type: 'input', prompt: '', password: false });
-        }
-      }, INPUT_DELAY);
+      asked = false;
+      scheduleCheck();
     },
   });
   s.fd = 0;
@@ -137,23 +270,39 @@ function newStdin() {
 
 function answerInput(given, text) {
   const s = pendingRead;
+  if (!s || !asked) return;
+  if (!given) { endRead(); return; }
   pendingRead = null;
-  if (!s) return;
-  if (given) s.push(text + '\n'); else s.push(null);
+  asked = false;
+  if (cell) cell.given += 1;
+  s.push(text + '\n');
 }
 
 Object.defineProperty(process, 'stdin', {
   configurable: true,
   enumerable: false,
   get() {
-    if (userStdin === null || userStdin.readableEnded || userStdin.destroyed) userStdin = newStdin();
+    if (userStdin === null || endedStdin.has(userStdin) || userStdin.destroyed) userStdin = newStdin();
     return userStdin;
   },
 });
 
 // -- evaluation through the inspector in REPL mode ------------------------------------------
-const session = new inspector.Session();
+let session = new inspector.Session();
 session.connect();
+
+// A cell given up while its evaluation still awaits (interrupted, or awaiting what can never
+// settle) leaves the inspector holding that evaluation: when V8 collects the promise it answers
+// "promise was collected" from inside the garbage collector, where calling back into
+// JavaScript is a fatal error that kills the process. A fresh session drops the old one's
+// pending evaluations at once (their callbacks get "context destroyed" now, outside the
+// collector); the context, and the cells' bindings, stay.
+function abandon(pending) {
+  pending.catch(() => {});
+  session.disconnect();
+  session = new inspector.Session();
+  session.connect();
+}
 function post(method, params) {
   return new Promise((resolve, reject) => {
     session.post(method, params, (err, result) => (err ? reject(err) : resolve(result)));
@@ -300,22 +449,41 @@ function evaluate(source) {
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 let count = 0;
 async function runCell(code, allowStdin) {
   count += 1;
-  cell = { allowStdin, failure: null, settled: false };
+  cell = { allowStdin, failure: null, given: 0, serving: true, unsettled: null, watchdog: null };
+  if (pendingRead) scheduleCheck(); // a read left pending by an earlier cell, for a consumer of this one
   let status = 0; let value = null; let error = null;
+  let evaluating = null;
   const source = rewriteImports(code) + `\n//# sourceURL=<cell ${count}>`;
   try {
     const interrupted = new Promise((_, reject) => { interruptWaiter = () => reject(new Interrupted()); });
-    const reply = await Promise.race([evaluate(source), interrupted]);
+    const unsettled = new Promise((_, reject) => { cell.unsettled = reject; });
+    evaluating = evaluate(source);
+    const reply = await Promise.race([evaluating, interrupted, unsettled]);
+    evaluating = null;
+    cell.unsettled = null;
     if (reply.exceptionDetails) throw await live(reply.exceptionDetails.exception);
     const result = await live(reply.result);
-    cell.settled = true;
     // Callbacks the cell queued (promise reactions, immediates) print under this cell, and
     // what they throw fails it.
     await nextTurn();
     await nextTurn();
+    // Code that finished but left a consumer waiting (a callback-style rl.question, a `data`
+    // listener) is served as in a Node script: the cell waits while a consumer waits, until it
+    // closes or pauses, or gets end of input. An idle interface does not keep it.
+    let answered = cell.given;
+    while (cell.failure === null) {
+      if (!asked && !(pendingRead && waitedFor(pendingRead) !== null)) {
+        if (cell.given === answered) break;
+        answered = cell.given; // an answer's callbacks may read again: give them a moment
+      }
+      await Promise.race([pause(INPUT_DELAY), interrupted]);
+    }
+    cell.serving = false;
     if (cell.failure !== null) throw cell.failure;
     if (result !== undefined) {
       value = util.inspect(result);
@@ -325,9 +493,23 @@ async function runCell(code, allowStdin) {
     error = describe(err);
     status = error.ename === 'KeyboardInterrupt' ? 130 : 1;
   } finally {
+    if (evaluating) abandon(evaluating);
     interruptWaiter = null;
+    if (cell) {
+      cell.serving = false;
+      cell.unsettled = null;
+      if (cell.watchdog) clearInterval(cell.watchdog);
+    }
+    // A consumer still waiting gets end of input (what the host answers an interrupted or timed
+    // out request with); an idle interface stays open for later cells, as in Node's REPL.
+    if (pendingRead && (asked || waitedFor(pendingRead) !== null)) endRead();
+    // A stream paused (by rl.close()) that no consumer waits on starts over as a fresh
+    // process.stdin: a `data` listener added by a later cell starts it again.
+    const s = userStdin;
+    if (s && s.readableFlowing === false && s.listenerCount('readable') === 0 && dataConsumer(s) === null) {
+      s.readableFlowing = null;
+    }
     cell = null;
-    if (pendingRead) answerInput(false, '');
   }
   if (value !== null) {
     send({ type: 'execute_result', data: { 'text/plain': value }, metadata: {}, execution_count: count });
@@ -519,5 +701,6 @@ const control = new Worker(`
   }
 `, { eval: true });
 control.on('message', (chunk) => { buffer = Buffer.concat([buffer, Buffer.from(chunk)]); pump(); });
+ownResources = process.getActiveResourcesInfo();
 send({ type: 'ready', pid: process.pid, version: process.version });
 }

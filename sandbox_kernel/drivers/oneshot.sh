@@ -9,11 +9,12 @@
 # several sandboxes run out at once). SITECUSTOMIZE, when not empty, is installed for Python (see
 # whole_writes_site.py). Only sh, head and printf are needed, so any image with the interpreter
 # works, and the container can be started before the code is known (the warm pool).
-# With "SIZE TOKEN keep", the container outlives the program until the host removes it, so that
-# the files it wrote can be collected (an exec of tar): whatever the program left running is
-# killed first (kill -1: every process of the sandbox user but this shell), so nothing changes
-# the files while they are read. A container whose owner dies (stdin reaches end of file) stops by
-# itself: before the program is sent (read fails) and while it runs (the watcher below).
+# With "SIZE TOKEN keep", the container outlives the program until its stdin ends (the host
+# closes the attach stream once the files it wrote were collected by an exec of tar): whatever
+# the program left running is killed first (kill -1: every process of the sandbox user but this
+# shell), so nothing changes the files while they are read. A container whose owner dies (stdin
+# reaches end of file) stops by itself, and Docker removes it (AutoRemove): before the program is
+# sent (read fails), while it runs (the watcher below) and while its files wait to be collected.
 program=$1 site=$2
 shift 2
 if [ -n "$site" ]; then
@@ -43,7 +44,9 @@ read -r size token keep && head -c "$size" > "$program" && {
     if [ "$keep" = keep ]; then
         kill -KILL -1 2>/dev/null
         kill -KILL -1 2>/dev/null
-        exec sleep 2147483647
+        # The watcher is gone with the rest: this shell now waits for the end of stdin itself
+        # (the host closes the attach stream when it is done, or the owner died).
+        while read -r _; do :; done
     fi
     exit "$status"
 }

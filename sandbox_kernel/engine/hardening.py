@@ -93,4 +93,7 @@ def container_spec(
         seccomp_profile=seccomp.profile(is_gvisor(runtime)).text,
         masked_paths=MASKED_PATHS,
         runtime=runtime,
+        # Gone by itself once it exits: a container whose owner was SIGKILLed ends when its
+        # stdin closes (stdin_once) and leaves nothing behind (the janitor is only a backstop).
+        auto_remove=True,
     )

@@ -515,8 +515,9 @@ class DockerSandbox:
 
     @staticmethod
     def _oom_killed(backend: Backend, container_id: str) -> bool:
-        # Docker records OOMKilled from the kernel's OOM event, which can land after the exit
-        # event (seen with several sandboxes running out together): look again for up to 1 s.
+        # The backend hears of an OOM kill from the engine's OOM event, which can land after the
+        # exit event (seen with several sandboxes running out together): look again for up to
+        # 1 s.
         for _ in range(OOM_CHECKS):
             if backend.oom_killed(container_id):
                 return True

@@ -3,6 +3,13 @@
 Shell rules, segment by segment: ``*``, ``?`` and ``[...]`` never cross a ``/``; a segment ``**``
 matches any number of directories (zero included). Matching happens on the host, against a
 listing the sandbox produced, so the sandbox's shell never expands anything we send.
+
+Hidden names (a segment starting with ``.``) are the sandbox's choice, and some of them run code
+where they land on the host (``.bashrc``, ``.ipython/profile_default/startup/``,
+``.git/hooks/``): as in the shell, a wildcard never matches a leading ``.`` and ``**`` never
+enters a hidden directory, and a directory brought whole (its name matched) brings none of the
+hidden names below it. A hidden name comes only when the pattern spells its dot
+(``.config/*``, ``sub/.env``).
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ def check_pattern(pattern: object) -> str:
 
 
 def _segment(segment: str) -> str:
-    """A regular expression for one segment: ``*``, ``?`` and ``[...]`` never match ``/``."""
-    out, i = [], 0
+    """A regular expression for one segment: ``*``, ``?`` and ``[...]`` never match ``/``, nor
+    a leading ``.`` (unless the segment starts with a literal one)."""
+    out, i = [] if segment.startswith(".") else [r"(?!\.)"], 0
     while i < len(segment):
         char = segment[i]
         i += 1
@@ -69,16 +77,22 @@ def _compile(pattern: str) -> re.Pattern[str]:
     for index, segment in enumerate(segments):
         last = index == len(segments) - 1
         if segment == "**":
-            regex += "(?:[^/]+(?:/[^/]+)*)?" if last else "(?:[^/]+/)*"
+            regex += r"(?:[^/.][^/]*(?:/[^/.][^/]*)*)?" if last else r"(?:[^/.][^/]*/)*"
         else:
             regex += _segment(segment) + ("" if last else "/")
     return re.compile(regex, re.DOTALL)
 
 
 def selects(pattern: str, name: str) -> bool:
-    """Whether ``pattern`` brings the file ``name``: it matches it or a directory above it."""
+    """Whether ``pattern`` brings the file ``name``: it matches it, or a directory above it and
+    nothing below that directory is hidden."""
     return matches(pattern, name) or any(
-        matches(pattern, name[:i]) for i, char in enumerate(name) if char == "/")
+        matches(pattern, name[:i]) and not _hidden(name[i + 1:])
+        for i, char in enumerate(name) if char == "/")
+
+
+def _hidden(path: str) -> bool:
+    return any(part.startswith(".") for part in path.split("/"))
 
 
 def matches(pattern: str, name: str) -> bool:

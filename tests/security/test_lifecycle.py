@@ -232,3 +232,74 @@ def test_session_cell_that_kills_its_interpreter_is_reported_and_replaced(
         assert result.state_lost and result.exit_code is not None and result.exit_code != 0
         after = session.run("print(6 * 7)", timeout=60)
         assert after.stdout == "42\n" and after.notice, after
+
+
+# -- what Docker said about a container it already removed (AutoRemove) ---------------------------
+
+OOM_BOMB = "b = []\nwhile True:\n    b.append(b'x' * (8 << 20) + bytes(len(b)))"
+
+
+def _gone(engine: DockerSandbox, container_id: str) -> bool:
+    api = engine.backend.api  # type: ignore[attr-defined]
+    return not api.containers(all=True, filters={"id": container_id})
+
+
+def _wait_until_removed(engine: DockerSandbox, container_id: str, within: float = 30) -> None:
+    deadline = time.monotonic() + within
+    while not _gone(engine, container_id):
+        assert time.monotonic() < deadline, "the exited container was not removed"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("code", "status", "oom"), [
+    ("import os; os._exit(3)", 3, False),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", 137, False),
+    (OOM_BOMB, 137, True),
+], ids=["exit-3", "sigkill", "oom"])
+def test_exit_status_and_oom_are_known_after_docker_removed_the_container(
+    engine: DockerSandbox, code: str, status: int, oom: bool,
+) -> None:
+    """Every container is auto-removed when it exits: the backend must have heard its status
+    and any OOM kill as they happened, since an inspect afterwards finds nothing."""
+    from sandbox_kernel.languages import resolve_language
+    from sandbox_kernel.limits import Limits, MiB
+
+    backend = engine.backend
+    container_id = engine.create_container(resolve_language("python"), ["python3", "-c", code],
+                                           Limits(memory=64 * MiB), "run")
+    backend.start(container_id)
+    _wait_until_removed(engine, container_id)  # by Docker: nobody else removes it
+    assert backend.wait(container_id, 10) == status
+    assert backend.oom_killed(container_id) is oom
+    engine.remove(container_id)
+
+
+@pytest.mark.parametrize(("language", "code", "status"), [
+    ("python", "import os; os._exit(3)", 3),
+    ("bash", "kill -9 $$", 137),
+    ("node", "process.kill(process.pid, 'SIGKILL')", 137),
+])
+def test_a_session_whose_driver_dies_reports_its_status_and_starts_afresh(
+    engine: DockerSandbox, language: str, code: str, status: int,
+) -> None:
+    with engine.session(language) as session:
+        session.start()
+        first = session.container_id
+        assert first is not None
+        result = session.run(code, timeout=30)
+        assert result.exit_code == status and result.state_lost and not result.oom_killed, result
+        assert result.verdict.kind == "exit", result.verdict
+        _wait_until_removed(engine, first)
+        after = session.run({"python": "print(6 * 7)", "bash": "echo 42",
+                             "node": "console.log(6 * 7)"}[language], timeout=60)
+        assert after.stdout == "42\n" and after.notice and session.container_id != first, after
+
+
+def test_a_one_shot_program_that_kills_its_wrapper_is_reported_as_killed(
+    engine: DockerSandbox,
+) -> None:
+    """No exit marker arrives (the wrapper died first): the status is the container's own, heard
+    from Docker before it removed the container; never a success, never an OOM."""
+    result = engine.run("bash", "echo before\nkill -9 $PPID\nsleep 5", timeout=30)
+    assert result.stdout == "before\n" and result.exit_code == 137, result
+    assert not result.oom_killed and result.verdict.kind == "exit", result

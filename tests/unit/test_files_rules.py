@@ -65,6 +65,27 @@ def test_globs_follow_shell_rules_per_segment() -> None:
         check_patterns(["../*"])
 
 
+PLANTED = [".bashrc", ".ipython/profile_default/startup/00-x.py", "sub/.git/hooks/pre-commit",
+           "result.csv", "sub/a.txt", "x/y/z.py"]
+"""What a hostile sandbox leaves for a careless ``%download *``: files that run code on the host."""
+
+
+@pytest.mark.parametrize(("pattern", "brought"), [
+    ("*", ["result.csv", "sub/a.txt", "x/y/z.py"]),
+    ("**", ["result.csv", "sub/a.txt", "x/y/z.py"]),
+    ("**/*", ["result.csv", "sub/a.txt", "x/y/z.py"]),
+    ("sub", ["sub/a.txt"]),
+    ("s?b/*", ["sub/a.txt"]),
+    ("[.r]*", ["result.csv"]),
+    # A hidden name comes when the pattern spells its dot.
+    (".bashrc", [".bashrc"]),
+    (".ipython/**", [".ipython/profile_default/startup/00-x.py"]),
+    ("sub/.git/hooks/*", ["sub/.git/hooks/pre-commit"]),
+])
+def test_wildcards_never_bring_hidden_names(pattern: str, brought: list[str]) -> None:
+    assert [name for name in PLANTED if selects(pattern, name)] == brought
+
+
 # -- limits -------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,16 +26,24 @@ from sandbox_kernel.backends import (
 from sandbox_kernel.backends.docker.attach import AttachPump
 from sandbox_kernel.backends.docker.client import connect, open_attach_socket, translate
 from sandbox_kernel.backends.docker.exec import run_exec
+from sandbox_kernel.backends.docker.exits import EVENT_FILTERS, EventStream, ExitMonitor
 from sandbox_kernel.backends.docker.spec import create_kwargs
 
 _GONE = (docker.errors.NotFound,)
 _TRANSIENT = (docker.errors.APIError, requests.exceptions.RequestException)
 
 
+def removal_in_progress(exc: docker.errors.APIError) -> bool:
+    """Whether Docker refused a removal because the container is being removed already."""
+    return exc.status_code == 409 and "already in progress" in str(exc.explanation or "")
+
+
 class DockerBackend:
     """One connection to a Docker daemon (``DOCKER_HOST`` honoured, or ``base_url``).
 
     The connection opens on first use; ``api`` is docker-py's client, for this package only.
+    Exit statuses and OOM kills are heard from Docker's event stream (``exits.py``), because
+    Docker removes a container with ``AutoRemove`` as soon as it exits.
     """
 
     name = "docker"
@@ -43,6 +52,7 @@ class DockerBackend:
         self.base_url = base_url
         self._api: docker.APIClient | None = None
         self._lock = threading.Lock()
+        self._exits = ExitMonitor(self._open_events)
 
     @property
     def api(self) -> docker.APIClient:
@@ -52,12 +62,20 @@ class DockerBackend:
                 self._api = connect(self.base_url)
             return self._api
 
+    def _open_events(self, since: float) -> EventStream:
+        stream: EventStream = self.api.events(since=since, filters=EVENT_FILTERS, decode=True)
+        return stream
+
     def create(self, spec: ContainerSpec) -> str:
         api = self.api
         try:
-            return str(api.create_container(**create_kwargs(api, spec))["Id"])
+            # Listening before the container exists: its end cannot be missed (exits.py).
+            self._exits.ensure_listening()
+            container_id = str(api.create_container(**create_kwargs(api, spec))["Id"])
         except Exception as exc:
             raise translate(exc, spec.image) from None
+        self._exits.register(container_id)
+        return container_id
 
     def attach(self, container_id: str, on_frame: FrameHandler,
                on_eof: Callable[[], None] | None = None, name: str = "attach") -> Attachment:
@@ -87,9 +105,20 @@ class DockerBackend:
             self.api.kill(container_id, signal=signal)
 
     def wait(self, container_id: str, timeout: float) -> int | None:
+        started = time.monotonic()
+        end = self._exits.wait(container_id, timeout)
+        if end is not None and end.exited:
+            return end.status  # None when Docker's exitCode was malformed: unknown
+        if end is not None and end.watched:
+            return None  # still running at the timeout
+        # Not heard (created by another connection, or the event stream broke): ask Docker,
+        # which answers only while the container exists; once it is gone the status is unknown.
         try:
-            status = self.api.wait(container_id, timeout=max(timeout, 0.0))
+            status = self.api.wait(container_id,
+                                   timeout=max(timeout - (time.monotonic() - started), 0.0))
         except requests.exceptions.ReadTimeout:
+            return None
+        except docker.errors.NotFound:
             return None
         except (docker.errors.APIError, requests.exceptions.ConnectionError) as exc:
             raise translate(exc) from None
@@ -97,6 +126,9 @@ class DockerBackend:
         return int(code) if code is not None else None
 
     def oom_killed(self, container_id: str) -> bool:
+        heard = self._exits.oom(container_id)
+        if heard is not None:
+            return heard
         try:
             state: dict[str, Any] = self.api.inspect_container(container_id)["State"]
         except Exception:  # noqa: BLE001 - removed already: nothing recorded
@@ -118,12 +150,21 @@ class DockerBackend:
         try:
             self.api.remove_container(container_id, force=True)
         except _GONE:
+            self._exits.forget(container_id)
+            return True
+        except docker.errors.APIError as exc:
+            if not removal_in_progress(exc):
+                return False  # another refusal: the caller retries later
+            # Docker is removing it already (AutoRemove, as it exited): it is going, and should
+            # that removal fail, cleanup_all() and the janitor still find it by its labels.
+            self._exits.forget(container_id)
             return True
         except _TRANSIENT:
-            # "removal already in progress" or a daemon gone away: the caller retries later
+            # a daemon gone away: the caller retries later
             return False
         except Exception:  # noqa: BLE001 - no daemon at all (SandboxUnavailable): retry later
             return False
+        self._exits.forget(container_id)
         return True
 
     def list_ours(self, label: str, value: str | None = None) -> list[ContainerInfo]:
@@ -167,6 +208,7 @@ class DockerBackend:
         return dict(config.get("Labels") or {})
 
     def close(self) -> None:
+        self._exits.close()
         with self._lock:
             if self._api is not None:
                 self._api.close()

@@ -26,6 +26,7 @@ def test_every_hardening_item_reaches_docker() -> None:
     assert host["NanoCpus"] == 500_000_000 and host["PidsLimit"] == 50
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
     assert host["ReadonlyRootfs"] is True and host["Init"] is True
+    assert host["AutoRemove"] is True  # gone by itself when it exits (its owner died, say)
     assert host["LogConfig"]["Type"] == "none" and host["IpcMode"] == "private"
     assert set(host["Tmpfs"]) == {"/tmp", WORKDIR}
     assert "noexec" in host["Tmpfs"]["/tmp"] and "uid=65534" in host["Tmpfs"][WORKDIR]

@@ -1,0 +1,167 @@
+"""The Bash session driver is invisible to user code (issue 15, point 1): cells run in a user shell
+of their own, so introspection shows only what a fresh `bash --norc` shows, and redefining or
+disabling builtins, closing descriptors or changing options affects the cell that did it only.
+
+Real containers under runc and gVisor, through ``SandboxSession``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox_kernel import DockerSandbox
+from sandbox_kernel.engine.session import SandboxSession
+
+# Variables whose values change on their own (or with the shell's process): left out of the
+# comparison of values, not of names.
+DYNAMIC = ("BASHPID", "PPID", "SHLVL", "RANDOM", "SRANDOM", "EPOCHREALTIME", "EPOCHSECONDS",
+           "SECONDS", "LINENO", "BASH_LINENO", "BASH_SOURCE", "BASH_ARGC", "BASH_ARGV",
+           "FUNCNAME", "PIPESTATUS", "_", "BASH_COMMAND", "BASH_SUBSHELL", "HISTCMD",
+           "OLDPWD")  # set by the user's own `cd` below, checked apart
+
+# The same introspection in the session and in a fresh `bash --norc` of the same container.
+INTROSPECT = r"""
+true
+compgen -v | grep -vx OLDPWD | LC_ALL=C sort > /tmp/vars.mine
+declare -p | grep -Ev '{SKIP}' > /tmp/decl.mine
+bash --norc -s > /dev/null <<'EOF'
+true
+compgen -v | grep -vx OLDPWD | LC_ALL=C sort > /tmp/vars.fresh
+declare -p | grep -Ev '{SKIP}' > /tmp/decl.fresh
+EOF
+echo "vars: $(diff /tmp/vars.mine /tmp/vars.fresh | grep '^[<>]' | tr '\n' ' ')"
+names='s/^[<>] declare -[^ ]* \([^=]*\).*/\1/p'
+echo "decl: $(diff /tmp/decl.mine /tmp/decl.fresh | sed -n "$names" | sort -u | tr '\n' ' ')"
+echo "functions: $(declare -f; compgen -A function)"
+echo "aliases: $(alias)"
+echo "traps: $(trap -p | grep -v ' SIGINT$')"
+echo "int: $(trap -p INT)"
+echo "execution-string: ${BASH_EXECUTION_STRING+set}"
+echo "dirs: $PWD $OLDPWD"
+""".replace("{SKIP}", f"^declare -[-a-zA-Z]* ({'|'.join(DYNAMIC)})(=|$)")
+
+
+@pytest.fixture(scope="module", params=[None, "runsc"], ids=["runc", "runsc"])
+def engine(request: pytest.FixtureRequest) -> Iterator[DockerSandbox]:
+    sandbox = DockerSandbox(runtime=request.param)
+    yield sandbox
+    sandbox.cleanup_all()
+
+
+@pytest.fixture
+def bash(engine: DockerSandbox) -> Iterator[SandboxSession]:
+    with engine.session("bash") as session:
+        yield session
+
+
+def fields(stdout: str) -> dict[str, str]:
+    return dict(line.split(": ", 1) if ": " in line else (line.rstrip(":"), "")
+                for line in stdout.splitlines())
+
+
+def test_introspection_shows_what_a_fresh_bash_shows(bash: SandboxSession) -> None:
+    for cell in ("x=1; cd /tmp", "f() { echo f; }; f; unset -f f", "cd /workspace; unset x"):
+        assert bash.run(cell).exit_code == 0
+    result = bash.run(INTROSPECT)
+    assert result.exit_code == 0, result.stderr
+    seen = fields(result.stdout)
+    assert seen["vars"] == "", seen  # no variable of the driver's, none missing
+    # Values too, but for the shell options the kernel sets on purpose (aliases expand as in an
+    # interactive shell; functrace carries the interrupt to functions).
+    assert set(seen["decl"].split()) <= {"BASHOPTS", "SHELLOPTS"}, seen["decl"]
+    assert seen["functions"] == "" and seen["aliases"] == ""
+    assert seen["traps"] == ""  # no DEBUG, EXIT, ERR or RETURN trap of the driver's
+    assert "__sk" not in seen["int"]
+    assert seen["execution-string"] == ""  # the driver's source is nowhere in the shell
+    assert seen["dirs"] == "/workspace /tmp"
+    assert "__sk" not in result.stdout and "__sk" not in result.stderr
+
+
+def test_traces_and_echo_show_the_users_commands_only(bash: SandboxSession) -> None:
+    traced = bash.run("set -x\necho hi")
+    assert (traced.stdout, traced.stderr) == ("hi\n", "++ echo hi\n")
+    again = bash.run("g() { echo in; }; g")
+    assert again.stderr == "++ g\n++ echo in\n"
+    assert bash.run("set +x; set -v").stderr == "++ set +x\n"
+    echoed = bash.run("echo shown\necho twice")
+    assert echoed.stderr == "echo shown\necho twice\n"
+    bash.run("set +v")
+    assert bash.run("echo quiet").stderr == ""
+
+
+@pytest.mark.parametrize("breaker", [
+    "read() { echo fake; }; printf() { :; }; eval() { :; }; kill() { :; }; trap() { :; }; "
+    "source() { :; }; exec() { :; }; command() { :; }; .() { :; }; cd() { :; }",
+    "enable -n read printf eval kill trap test echo",
+    "alias builtin=false source=false exec=false; shopt -s expand_aliases",
+    "for fd in {3..20}; do builtin eval \"exec $fd>&- $fd<&-\"; done",
+    "exec >/dev/null 2>&1 </dev/null",
+    "trap - INT",
+    "set -o posix",
+    "shopt -u expand_aliases sourcepath; set -o noclobber -o nounset -o pipefail",
+    "unset PWD OLDPWD IFS PATH BASHOPTS SHELLOPTS 2>/dev/null; unset -f $(compgen -A function)",
+])
+def test_a_cell_that_changes_the_shell_leaves_the_next_cell_working(
+    bash: SandboxSession, breaker: str
+) -> None:
+    assert bash.run("kept=yes; cd /tmp").exit_code == 0
+    bash.run(breaker)
+    after = bash.run('/bin/echo "$kept $PWD"; (exit 3)')
+    assert after.stdout == "yes /tmp\n", (after.stdout, after.stderr, after.notice)
+    assert after.exit_code == 3 and not after.state_lost  # its own status, not a success
+    assert bash.run("/bin/true").exit_code == 0
+
+
+@pytest.mark.parametrize("breaker", ["builtin() { :; }", "enable -n source"])
+def test_a_cell_that_breaks_the_runner_fails_clearly_and_the_next_runs_fresh(
+    bash: SandboxSession, breaker: str
+) -> None:
+    bash.run("kept=yes")
+    bash.run(breaker)
+    broken = bash.run("echo never")
+    assert broken.exit_code != 0 and broken.state_lost  # never a false success
+    assert "never" not in broken.stdout
+    assert "sandbox-kernel: this cell did not run: an earlier cell disabled or redefined a " \
+        "builtin that runs cells" in broken.stderr
+    fresh = bash.run('echo "fresh [${kept-}]"')
+    assert fresh.stdout == "fresh []\n" and fresh.exit_code == 0
+    assert fresh.notice is not None and "state from earlier cells was lost" in fresh.notice
+
+
+def test_a_cell_that_kills_its_shell_is_reported_and_the_next_runs_fresh(
+    bash: SandboxSession,
+) -> None:
+    bash.run("kept=yes")
+    killed = bash.run("echo before; kill -9 $$; echo after")
+    assert killed.stdout == "before\n" and killed.exit_code == 137 and killed.state_lost
+    fresh = bash.run('echo "[${kept-}]"')
+    assert fresh.stdout == "[]\n" and fresh.notice is not None
+
+
+def test_interrupt_stops_the_cell_and_keeps_the_shell(bash: SandboxSession) -> None:
+    bash.run("kept=yes; trap -p INT > /tmp/trap.before")
+    threading.Timer(0.7, bash.interrupt).start()
+    result = bash.run("f() { while :; do :; done; }; f; echo not-reached", timeout=20)
+    assert result.exit_code == 130 and result.interrupted and not result.state_lost
+    assert "not-reached" not in result.stdout
+    after = bash.run(
+        'echo "$kept"; trap -p DEBUG; trap -p INT | cmp - /tmp/trap.before && echo same')
+    assert after.stdout == "yes\nsame\n"  # no DEBUG trap left behind
+
+
+def test_a_syntax_error_on_the_first_line_quotes_the_users_line_only(
+    bash: SandboxSession,
+) -> None:
+    bash.run("cd /tmp")
+    failed = bash.run("echo x )\necho never")
+    assert failed.exit_code == 2 and failed.stdout == ""
+    assert failed.stderr == ("bash: line 1: syntax error near unexpected token `)'\n"
+                             "bash: line 1: `echo x )'\n")
+    # The check parses the line in the driver without running it: a line that would close the
+    # check's own braces is not checked, and runs nowhere.
+    bash.run("}; touch /tmp/injected; f() {")
+    after = bash.run("pwd; [[ -e /tmp/injected ]] && echo present || echo absent")
+    assert after.stdout == "/tmp\nabsent\n"
