@@ -85,8 +85,8 @@ _BOOT = {
 
 INTERRUPTIBLE_REQUESTS = frozenset({"python"})
 """Languages whose driver stops a ``complete``/``inspect``/``is_complete`` request on SIGINT (and
-answers it empty). Others are not interrupted (Bash's interrupt trap would end its request loop;
-Node.js runs these synchronously): an overrun request is waited for during the grace period."""
+answers it empty). Others are not interrupted (Bash answers in its supervisor, which ignores
+SIGINT; Node.js answers synchronously): an overrun request is waited for during the grace period."""
 
 MESSAGES = 0
 """The backlog's account of driver messages (stdout and stderr text have their own)."""
@@ -247,6 +247,7 @@ class SandboxSession:
                 scanner = scanners.get(stream_id)
                 if scanner is None:
                     return
+                oversized = scanner.oversized_expected
                 for item in scanner.feed(payload):
                     if isinstance(item, Text):
                         with self._routing:  # a cell's end cannot slip between test and put
@@ -264,6 +265,9 @@ class SandboxSession:
                     else:
                         message["nonce"] = item.nonce
                         events.put(("msg", len(item.body) << 2 | stream_id, message))
+                if scanner.oversized_expected != oversized:
+                    # A reply of the current request was over the cap: its answer will not come.
+                    events.put(("dropped", stream_id, scanner.expected))
 
             self._read_cell(True)  # the start's own output is read below, for its error
             command, source = driver_command(self.language, nonce, self.limits.max_message)
@@ -297,7 +301,7 @@ class SandboxSession:
                 if kind == "text":
                     early.append(data)
                     continue
-                if kind == "msg":
+                if kind in ("msg", "dropped"):
                     continue
                 self._discard_container()
                 output = b"".join(early).decode("utf-8", "replace")[-2000:]
@@ -362,7 +366,7 @@ class SandboxSession:
                     self._deliver_late(tag, data)
                 elif kind == "msg":  # for the request that just ended: stale, as in _collect
                     self._backlog.release(MESSAGES, tag >> 2)
-                else:
+                elif kind != "dropped":  # counted already
                     keep.append((kind, tag, data))
             for event in keep:
                 self._events.put(event)
@@ -638,6 +642,8 @@ class SandboxSession:
             if kind == "eof":
                 self._finish_dead_container(result)
                 break
+            if kind == "dropped":
+                continue  # counted by its scanner, noted below
             message: Message = data
             if message["nonce"] != nonce:
                 continue  # queued for an earlier request just before it ended
@@ -820,13 +826,13 @@ class SandboxSession:
             nonce = new_nonce()
             self._expect(nonce)
             self._pump.send(request(verb, nonce, json.dumps(body).encode()), timeout)
-            answer = self._await_answer(verb, nonce, time.monotonic() + timeout)
-            if answer is not None or not self.alive:
+            answered, answer = self._await_answer(verb, nonce, time.monotonic() + timeout)
+            if answered or not self.alive:
                 return answer
             if self.language.name in INTERRUPTIBLE_REQUESTS:
                 self.interrupt()
-            if self._await_answer(verb, nonce, time.monotonic() + STOP.grace) is None \
-                    and self.alive:
+            answered, _ = self._await_answer(verb, nonce, time.monotonic() + STOP.grace)
+            if not answered and self.alive:
                 self._mark_dead(f"a {verb} request did not stop when interrupted")
                 self._discard_container()
             return None
@@ -834,15 +840,22 @@ class SandboxSession:
             self._expect(None)
             self._lock.release()
 
-    def _await_answer(self, verb: str, nonce: str, deadline: float) -> Message | None:
-        """The answer to the request ``nonce`` if it arrives by ``deadline`` (monotonic)."""
+    def _await_answer(
+        self, verb: str, nonce: str, deadline: float
+    ) -> tuple[bool, Message | None]:
+        """Wait until ``deadline`` (monotonic) for the answer to the request ``nonce``:
+        ``(answered, message)``. ``answered`` is also true when the answer was over the message
+        cap (dropped; the driver is idle again) or the driver exited; ``message`` is ``None``
+        then."""
         while True:
             try:
                 kind, _, data = self._take(self._events, max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                return None
+                return False, None
             if kind == "eof":
                 self._mark_dead("the process exited")
-                return None
+                return True, None
+            if kind == "dropped" and data == nonce:
+                return True, None
             if kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
-                return cast(Message, data)
+                return True, cast(Message, data)
