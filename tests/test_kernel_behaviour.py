@@ -536,6 +536,44 @@ def test_completion_comes_from_the_live_namespace(python: Kernel) -> None:
     assert (reply["cursor_start"], reply["cursor_end"]) == (4, 12)
 
 
+@pytest.mark.parametrize("language, setup, word, check", [
+    ("python", "x = 41", "x" * 100_000, "print(x + 1)"),
+    ("bash", "x=41", "x" * 1_000_000, "echo $((x + 1))"),
+])
+def test_a_pathological_completion_keeps_the_kernel_state(
+    request: pytest.FixtureRequest, language: str, setup: str, word: str, check: str
+) -> None:
+    """``complete`` of a huge word through the kernel (before: a 5 s wait per completion, the next
+    cell timed out and the sandbox was replaced): quick, and the next cell has the state."""
+    _, kc = request.getfixturevalue(language)
+    assert_ok(execute(kc, setup))
+    for _ in range(2):
+        started = time.monotonic()
+        reply = kc.complete(word, len(word), reply=True, timeout=30)["content"]
+        assert reply["status"] == "ok" and reply["cursor_end"] == len(word)
+        assert time.monotonic() - started < 5
+    cell = execute(kc, check)
+    assert_ok(cell)
+    assert cell.text("stdout") == "42\n" and cell.metadata["state_lost"] is False
+
+
+# -- messages over the host's cap -----------------------------------------------------------------
+
+
+def test_a_display_over_the_message_cap_is_a_note_not_protocol_text(python: Kernel) -> None:
+    """A 20 MB HTML display: a note on stderr, the rest of the cell intact; before, the user got
+    1 MiB of raw protocol text (the request's nonce, the unsanitized `<script>`)."""
+    _, kc = python
+    cell = execute(kc, "%%timeout 30\nfrom IPython.display import HTML, display\nprint('before')\n"
+                       "display(HTML('<script>alert(1)</script>' + 'y' * 20_000_000))\n"
+                       "print('after')")
+    assert_ok(cell)
+    assert cell.text("stdout") == "before\nafter\n" and not cell.of_type("display_data")
+    stderr = cell.text("stderr")
+    assert "[sandbox-kernel] dropped a display_data output" in stderr
+    assert "\x1e" not in stderr and "<script>" not in stderr
+
+
 # -- life cycle -----------------------------------------------------------------------------------
 
 

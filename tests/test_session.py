@@ -326,3 +326,131 @@ def test_output_after_a_cell_is_capped_until_the_next_cell(sandbox: DockerSandbo
             assert out == "y" * 4096
             assert err == ("[sandbox-kernel: output after the cell over 4 KiB per stream was "
                            "dropped until the next cell]\n")
+
+
+# -- messages over the host's cap (Limits.max_message) ---------------------------------------------
+
+def test_a_display_over_the_message_cap_becomes_a_note(python: SandboxSession) -> None:
+    """A 20 MB display: the driver drops it with a visible note instead of sending a frame the
+    host would drop (or, before, show as raw protocol text); the rest of the cell is intact."""
+    result = python.run(
+        "from IPython.display import HTML, display\nprint('before')\n"
+        "display(HTML('<b><script>alert(1)</script>' + 'y' * 20_000_000 + '</b>'))\n"
+        "print('after')", timeout=60)
+    assert (result.exit_code, result.stdout, result.displays) == (0, "before\nafter\n", [])
+    assert "[sandbox-kernel] dropped a display_data output" in result.stderr
+    assert "larger than 4.0 MiB" in result.stderr
+    assert "\x1e" not in result.stderr and "<script>" not in result.stderr
+    assert not result.truncated and not result.state_lost
+
+
+@pytest.mark.parametrize("language, setup, code, check, ename", [
+    ("python", "kept = 'yes'", "raise ValueError('E' * 3_000_000)", "print(kept)", "ValueError"),
+    ("node", "globalThis.kept = 'yes'", "throw new Error('E'.repeat(3_000_000))",
+     "console.log(kept)", "Error"),
+])
+def test_an_error_over_the_message_cap_is_truncated_and_keeps_state(
+    sandbox: DockerSandbox, language: str, setup: str, code: str, check: str, ename: str
+) -> None:
+    """The cell's `done` would be over the cap: its error is truncated with a marker, the cell
+    fails at once (before: no `done`, a timeout, the sandbox replaced and the state lost)."""
+    with sandbox.session(language) as session:
+        assert session.run(setup, timeout=30).exit_code == 0
+        first = session.container_id
+        started = time.monotonic()
+        failed = session.run(code, timeout=30)
+        assert time.monotonic() - started < 15
+        assert not failed.timed_out and not failed.state_lost and failed.exit_code == 1
+        assert failed.error is not None and failed.error["ename"] == ename
+        assert failed.error["evalue"].startswith("EEEE")
+        assert "[sandbox-kernel: truncated, " in failed.error["evalue"]
+        assert len(failed.error["evalue"]) < 3_000_000
+        assert any("[sandbox-kernel: truncated, " in line for line in failed.error["traceback"])
+        after = session.run(check, timeout=30)
+        assert (after.stdout, session.container_id) == ("yes\n", first)
+
+
+@pytest.mark.parametrize("language, code", [
+    ("python", "raise ValueError('E' * 100_000)"),
+    ("node", "throw new Error('E'.repeat(100_000))"),
+])
+def test_the_driver_bounds_its_messages_to_the_cap_the_host_gives(
+    language: str, code: str
+) -> None:
+    """With a 64 KiB cap (instead of 4 MiB), a 100 KB error is truncated by the driver itself
+    and the cell fails at once: the driver learned the cap from the host."""
+    engine = DockerSandbox(warm=False)
+    with engine.session(language, limits=Limits(max_message=64 * 1024)) as session:
+        result = session.run(code, timeout=30)
+        assert result.exit_code == 1 and not result.timed_out and result.error is not None
+        assert "[sandbox-kernel: truncated, " in result.error["evalue"]
+        assert len(result.error["evalue"]) < 64 * 1024
+        assert "from the sandbox was dropped" not in result.stderr
+        if language == "python":
+            value = session.run("'v' * 100_000", timeout=30)
+            assert (value.exit_code, value.value, value.displays) == (0, None, [])
+            assert re.search(r"\[sandbox-kernel\] dropped an execute_result output "
+                             r"\(9\d\.\d KiB\): the message is larger than 64\.0 KiB",
+                             value.stderr), value.stderr
+
+
+# -- introspection that overruns its time ---------------------------------------------------------
+
+@pytest.mark.parametrize("language, setup, word, check", [
+    ("python", "x = 41", "x" * 100_000, "print(x + 1)"),
+    ("bash", "x=41", "x" * 1_000_000, "echo $((x + 1))"),
+])
+def test_a_pathological_completion_keeps_the_session(
+    sandbox: DockerSandbox, language: str, setup: str, word: str, check: str
+) -> None:
+    """Completing a huge word (before: the driver stayed busy for minutes, later completions
+    waited 5 s each, the next cell timed out and the state was lost): the host sends a bounded
+    window around the cursor, so the answer is quick, and the next cell runs normally."""
+    with sandbox.session(language) as session:
+        assert session.run(setup, timeout=30).exit_code == 0
+        first = session.container_id
+        for _ in range(2):
+            started = time.monotonic()
+            reply = session.complete(word, len(word), timeout=5)
+            assert time.monotonic() - started < 5
+            assert reply["cursor_end"] == len(word)
+        started = time.monotonic()
+        after = session.run(check, timeout=10)
+        assert (after.stdout, after.exit_code, after.notice) == ("42\n", 0, None)
+        assert time.monotonic() - started < 5 and session.container_id == first
+
+
+def test_an_answer_over_the_cap_is_empty_at_once_and_the_session_survives() -> None:
+    """A Bash completion whose reply is over the message cap (1,000 variables with 100-character
+    names, a 64 KiB cap): the host drops the reply and answers empty at once, without waiting
+    for the time limit or replacing the sandbox."""
+    engine = DockerSandbox(warm=False)
+    with engine.session("bash", limits=Limits(max_message=64 * 1024)) as session:
+        setup = ('for i in $(seq 1000); do printf -v "v_${i}_$(printf "%0100d" 0)" 1; done; '
+                 "kept=yes")
+        assert session.run(setup, timeout=30).exit_code == 0
+        first = session.container_id
+        started = time.monotonic()
+        assert session.complete("echo $v_", 8, timeout=10)["matches"] == []
+        assert time.monotonic() - started < 5
+        assert session.dropped_messages >= 1
+        after = session.run("echo $kept", timeout=30)
+        assert (after.stdout, after.notice, session.container_id) == ("yes\n", None, first)
+
+
+def test_a_completion_that_overruns_is_interrupted_and_the_session_survives(
+    python: SandboxSession,
+) -> None:
+    """A completion stuck in user code (a `__dir__` that sleeps) is interrupted after its
+    timeout, as a cell would be; its late answer is discarded and the state stays."""
+    python.run("import time\nclass Slow:\n    def __dir__(self):\n        time.sleep(60)\n"
+               "        return []\nslow = Slow()\nkept = 'yes'")
+    first = python.container_id
+    started = time.monotonic()
+    reply = python.complete("slow.", 5, timeout=2)
+    assert reply["matches"] == [] and time.monotonic() - started < 2 + 5
+    started = time.monotonic()
+    assert python.complete("kep", 3, timeout=5)["matches"] == ["kept"]
+    after = python.run("print(kept)", timeout=10)
+    assert (after.stdout, after.exit_code, after.notice) == ("yes\n", 0, None)
+    assert time.monotonic() - started < 5 and python.container_id == first

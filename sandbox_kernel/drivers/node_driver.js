@@ -24,6 +24,7 @@ const stream = require('stream');
 const inspector = require('inspector');
 
 let nonce = process.argv[process.argv.length - 1];
+const MAX_MESSAGE = Number(process.argv[process.argv.length - 2]) || 4 * 1024 * 1024; // see send()
 const CONTROL_FD = 3;
 const MAX_VALUE = 1024 * 1024;
 const MAX_SOURCE = 10000;
@@ -39,18 +40,65 @@ for (const out of [process.stdout, process.stderr]) {
   if (out._handle && typeof out._handle.setBlocking === 'function') out._handle.setBlocking(true);
 }
 
-// One frame: RS US NONCE US SIZE US JSON LF, written whole (retrying short writes).
+// One frame: RS US NONCE US SIZE US JSON LF, written whole (retrying short writes). The JSON is
+// at most the host's message cap (the argument before the nonce), or the host drops the frame:
+// over it, rich output becomes a note on stderr and any other message keeps its kind and small
+// fields, its long strings and lists truncated with a visible marker (a `done` always arrives).
+// MAX_MESSAGE is read at the top, before process.argv is cleared.
 function send(message, fd = 1) {
-  const body = Buffer.from(JSON.stringify(message));
-  const data = Buffer.concat([Buffer.from(`\x1e\x1f${nonce}\x1f${body.length}\x1f`), body, Buffer.from('\n')]);
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += fs.writeSync(fd, data, offset);
-    } catch (err) {
-      if (err.code !== 'EAGAIN') throw err;
+  const write = (target, data) => {
+    let offset = 0;
+    while (offset < data.length) {
+      try {
+        offset += fs.writeSync(target, data, offset);
+      } catch (err) {
+        if (err.code !== 'EAGAIN') throw err;
+      }
     }
+  };
+  const sizeText = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+  const shrink = (value, limit) => {
+    if (typeof value === 'string') {
+      return value.length <= limit ? value
+        : `${value.slice(0, limit)}... [sandbox-kernel: truncated, ${value.length - limit} characters not shown]`;
+    }
+    if (Array.isArray(value)) {
+      const items = value.slice(0, limit).map((item) => shrink(item, limit));
+      if (value.length > limit && items.every((item) => typeof item === 'string')) {
+        items.push(`[sandbox-kernel: truncated, ${value.length - limit} more lines not shown]`);
+      }
+      return items;
+    }
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).slice(0, limit).map(([k, v]) => [k, shrink(v, limit)]));
+    }
+    return value;
+  };
+  let body = Buffer.from(JSON.stringify(message));
+  if (body.length > MAX_MESSAGE) {
+    const rich = { display: 'display_data', execute_result: 'execute_result' }[message.type];
+    if (rich) {
+      const name = message.update ? 'update_display_data' : rich;
+      write(2, Buffer.from(`[sandbox-kernel] dropped ${name === 'execute_result' ? 'an' : 'a'} ${name} output (${sizeText(body.length)}): the message is larger than ${sizeText(MAX_MESSAGE)}\n`));
+      return;
+    }
+    const plain = JSON.parse(body.toString());
+    let fitted = null;
+    for (let limit = Math.floor(MAX_MESSAGE / 8); limit >= 64 && fitted === null; limit = Math.floor(limit / 4)) {
+      const candidate = Buffer.from(JSON.stringify(shrink(plain, limit)));
+      if (candidate.length <= MAX_MESSAGE) fitted = candidate;
+    }
+    if (fitted === null) {
+      const small = Object.fromEntries(Object.entries(plain).filter(([, v]) => v === null || ['boolean', 'number'].includes(typeof v)));
+      if (message.type === 'done') {
+        small.payload = [];
+        small.error = plain.error && { ename: shrink(String(plain.error.ename), 64), evalue: '[sandbox-kernel: the error was too large to send]', traceback: [] };
+      }
+      fitted = Buffer.from(JSON.stringify({ ...small, type: message.type }));
+    }
+    body = fitted;
   }
+  write(fd, Buffer.concat([Buffer.from(`\x1e\x1f${nonce}\x1f${body.length}\x1f`), body, Buffer.from('\n')]));
 }
 
 function peakMemory() {

@@ -21,7 +21,10 @@ import types
 
 # -- framing (PROTOCOL.md, version 2) ----------------------------------------------------------
 
-BOOT_NONCE = sys.argv[1]
+# Arguments: MAX_MESSAGE NONCE (the nonce last). MAX_MESSAGE is the host's message cap in bytes.
+BOOT_NONCE = sys.argv[-1]
+MAX_MESSAGE = int(sys.argv[-2]) if len(sys.argv) > 2 and sys.argv[-2].isdigit() else 4 << 20
+RICH = {"display": "display_data", "execute_result": "execute_result"}
 state = {"allow_stdin": False, "nonce": BOOT_NONCE, "loop": None, "error": None}
 requests = queue.Queue()
 
@@ -34,18 +37,79 @@ def _json_default(value):
     return str(value)
 
 
+def _write(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _size_text(size):
+    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size / 1024:.1f} KiB"
+
+
+def _shrink(value, limit):
+    """``value`` with every string cut to ``limit`` characters and every list and object to
+    ``limit`` items; a cut string, and a cut list of strings, end with a visible marker."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return value
+        return value[:limit] + (f"... [sandbox-kernel: truncated, {len(value) - limit} "
+                                "characters not shown]")
+    if isinstance(value, (list, tuple)):
+        items = [_shrink(item, limit) for item in value[:limit]]
+        if len(value) > limit and all(isinstance(item, str) for item in items):
+            items.append(f"[sandbox-kernel: truncated, {len(value) - limit} more lines not shown]")
+        return items
+    if isinstance(value, dict):
+        return {key: _shrink(item, limit) for key, item in list(value.items())[:limit]}
+    return value
+
+
+def bounded(message):
+    """The JSON body of ``message`` within MAX_MESSAGE bytes, or ``None`` if it is not sent.
+
+    Over the cap, rich output (``display``, ``execute_result``) is dropped with a note on stderr,
+    worded as the host's output policy words its own; any other message keeps its kind and its
+    small fields, its long strings and lists truncated with a marker (a ``done`` always arrives)."""
+    body = json.dumps(message, default=_json_default).encode()
+    if len(body) <= MAX_MESSAGE:
+        return body
+    kind = message.get("type")
+    if kind in RICH:
+        name = "update_display_data" if message.get("update") else RICH[kind]
+        article = "an" if name == "execute_result" else "a"
+        _write(2, (f"[sandbox-kernel] dropped {article} {name} output "
+                   f"({_size_text(len(body))}): the message is larger than "
+                   f"{_size_text(MAX_MESSAGE)}\n").encode())
+        return None
+    plain = json.loads(body)  # JSON values only: what _shrink cuts is what is sent
+    limit = MAX_MESSAGE // 8
+    while limit >= 64:
+        body = json.dumps(_shrink(plain, limit)).encode()
+        if len(body) <= MAX_MESSAGE:
+            return body
+        limit //= 4
+    small = {key: value for key, value in plain.items()
+             if isinstance(value, (bool, int, float)) or value is None}
+    if kind == "done":
+        error = plain.get("error")
+        small.update(payload=[], error=error and {
+            "ename": _shrink(str(error.get("ename")), 64),
+            "evalue": "[sandbox-kernel: the error was too large to send]", "traceback": []})
+    return json.dumps(dict(small, type=kind)).encode()
+
+
 def send(message, stream=1):
     """One frame about the current request: RS US NONCE US SIZE US JSON LF, written whole;
-    flushes the user's streams first so that frames and text keep their order."""
+    flushes the user's streams first so that frames and text keep their order. The JSON is at
+    most MAX_MESSAGE bytes (``bounded``): a bigger frame would be dropped by the host."""
     for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             f.flush()
         except Exception:
             pass
-    body = json.dumps(message, default=_json_default).encode()
-    data = b"\x1e\x1f%s\x1f%d\x1f%s\n" % (state["nonce"].encode(), len(body), body)
-    while data:
-        data = data[os.write(stream, data):]
+    body = bounded(message)
+    if body is not None:
+        _write(stream, b"\x1e\x1f%s\x1f%d\x1f%s\n" % (state["nonce"].encode(), len(body), body))
 
 
 def read_control():
@@ -567,9 +631,14 @@ def serve():
                 payload, expressions = envelope["code"], envelope["user_expressions"]
             run_request(runner, payload, expressions)
         elif verb in answers:
+            # Interruptible, as a cell: the host interrupts a request that overran its time.
             try:
-                reply = answers[verb](runner, json.loads(payload))
-            except Exception:
+                block_interrupts(False)
+                try:
+                    reply = answers[verb](runner, json.loads(payload))
+                finally:
+                    block_interrupts(True)
+            except (Exception, KeyboardInterrupt):
                 reply = empty[verb]
             send(dict(reply, type=verb))
 

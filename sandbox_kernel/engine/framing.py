@@ -7,11 +7,14 @@ state machine fed chunk by chunk that looks at every byte a bounded number of ti
 most a header's worth of bytes plus one frame body (at most ``max_message`` bytes):
 
 * text: searched for the frame header with one compiled pattern; what precedes it is user output;
-* header: ``RS US NONCE US SIZE US`` (32 lowercase hex digits, 1 to 7 decimal digits); a header cut
+* header: ``RS US NONCE US SIZE US`` (32 lowercase hex digits, 1 to 12 decimal digits); a header cut
   by the end of a chunk is held back (at most ``MAX_HEADER - 1`` bytes) until the next chunk
   decides; anything that cannot be a header is text;
 * body: SIZE bytes, then LF. A body over ``max_message``, or whose nonce is not the one expected,
-  is skipped as it arrives (never buffered) and counted in ``dropped``.
+  is skipped as it arrives (never buffered) and counted in ``dropped``. SIZE may announce far
+  more than ``max_message`` (up to 12 digits, more than any sandbox's memory holds), so that a
+  driver's over-size message is recognised as a frame and dropped: read as text, it would show
+  its header (and nonce) and its unchecked body to the user.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from dataclasses import dataclass
 RS = 0x1E
 US = 0x1F
 NONCE_LENGTH = 32
-MAX_SIZE_DIGITS = 7
+MAX_SIZE_DIGITS = 12
+"""Digits of SIZE: a frame announcing up to ~1 TB is still a frame (dropped when over the cap)."""
 MAX_HEADER = 2 + NONCE_LENGTH + 1 + MAX_SIZE_DIGITS + 1
 """Longest possible header: RS US, the nonce, US, SIZE, US."""
 
-_HEADER = re.compile(rb"\x1e\x1f([0-9a-f]{32})\x1f([0-9]{1,7})\x1f")
+_HEADER = re.compile(rb"\x1e\x1f([0-9a-f]{32})\x1f([0-9]{1,%d})\x1f" % MAX_SIZE_DIGITS)
 # A complete header is found by _HEADER; this says whether the tail of a chunk could still grow
 # into one (a proper prefix), so that it is held back rather than given out as text.
-_HEADER_PREFIX = re.compile(rb"\x1e(?:\x1f(?:[0-9a-f]{0,32}|[0-9a-f]{32}\x1f[0-9]{0,7}))?")
+_HEADER_PREFIX = re.compile(
+    rb"\x1e(?:\x1f(?:[0-9a-f]{0,32}|[0-9a-f]{32}\x1f[0-9]{0,%d}))?" % MAX_SIZE_DIGITS)
 
 
 @dataclass(frozen=True)

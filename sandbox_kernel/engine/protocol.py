@@ -26,6 +26,37 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMPLETENESS = ("complete", "incomplete", "invalid", "unknown")
 
 
+WINDOW_BEFORE = 64 * 1024
+"""Characters of a cell before the cursor that a ``complete`` or ``inspect`` request carries."""
+WINDOW_LINE = 4 * 1024
+"""Of those, at most this many on the cursor's own line: completers scan the line before the
+cursor with patterns that cost quadratic time in its length (IPython's dict-key matcher, Bash's
+``${var%word}``), so a huge line would keep the driver busy for minutes."""
+WINDOW_AFTER = 4 * 1024
+"""Characters after the cursor a request carries."""
+
+
+def code_window(code: str, cursor_pos: int) -> tuple[int, str, int]:
+    """The part of a cell a ``complete`` or ``inspect`` request sends: ``(offset, text, cursor)``.
+
+    ``text`` is ``code[offset:offset + len(text)]``: from a line start at most ``WINDOW_BEFORE``
+    characters before the cursor (or the cursor's line cut to its last ``WINDOW_LINE``
+    characters) to at most ``WINDOW_AFTER`` characters after it; ``cursor`` is the cursor's
+    position in ``text``. Positions a driver answers in ``text`` are ``offset`` more in ``code``.
+    ``cursor_pos`` is clamped to ``0..len(code)`` (Jupyter positions are in code points).
+    """
+    cursor = min(max(cursor_pos, 0), len(code))
+    line_start = code.rfind("\n", 0, cursor) + 1
+    if cursor - line_start > WINDOW_LINE:
+        start = cursor - WINDOW_LINE
+    elif cursor > WINDOW_BEFORE:
+        start = code.find("\n", cursor - WINDOW_BEFORE, line_start) + 1 or line_start
+    else:
+        start = 0
+    text = code[start:cursor + WINDOW_AFTER]
+    return start, text, cursor - start
+
+
 class Invalid(Exception):
     """A field of a driver message has the wrong type or is out of bounds."""
 

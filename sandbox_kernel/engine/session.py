@@ -27,7 +27,14 @@ from sandbox_kernel.engine.expressions import (
 from sandbox_kernel.engine.framing import FrameScanner, Text
 from sandbox_kernel.engine.hardening import start_cpus
 from sandbox_kernel.engine.lifecycle import STOP
-from sandbox_kernel.engine.protocol import Message, ack_mismatch, new_nonce, parse_message, request
+from sandbox_kernel.engine.protocol import (
+    Message,
+    ack_mismatch,
+    code_window,
+    new_nonce,
+    parse_message,
+    request,
+)
 from sandbox_kernel.engine.rich import (
     POLICY,
     DisplayCallback,
@@ -46,7 +53,7 @@ from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits, MiB, format_size
-from sandbox_kernel.output_policy import OutputBudget
+from sandbox_kernel.output_policy import NOTE_PREFIX, OutputBudget
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -75,13 +82,20 @@ LATE_NOTE = ("[sandbox-kernel: output after the cell over {cap} per stream was d
              "until the next cell]\n")
 """Sent once per stream and period between cells, when the text after a cell reached its cap."""
 
+# $1: the driver source's size, $2: the boot nonce, $3: the message cap (bytes). Python and Node:
+# the nonce is the last argument, the cap the one before; Bash: the nonce is $1, the cap $2.
 _BOOT = {
-    "python": ("python3", "-u", "-c", '"$(head -c "$1")"', '"$2"'),
+    "python": ("python3", "-u", "-c", '"$(head -c "$1")"', '"$3"', '"$2"'),
     # Node cannot move a descriptor itself: the shell puts the control channel on 3.
-    "node": ("node", "-e", '"$(head -c "$1")"', '"$2"', "3<&0", "</dev/null"),
-    "bash": ("bash", "-c", '"$(head -c "$1")"', "bash", '"$2"'),
+    "node": ("node", "-e", '"$(head -c "$1")"', '"$3"', '"$2"', "3<&0", "</dev/null"),
+    "bash": ("bash", "-c", '"$(head -c "$1")"', "bash", '"$2"', '"$3"'),
 }
 
+
+INTERRUPTIBLE_REQUESTS = frozenset({"python"})
+"""Languages whose driver stops a ``complete``/``inspect``/``is_complete`` request on SIGINT (and
+answers it empty). Others are not interrupted (Bash answers in its supervisor, which ignores
+SIGINT; Node.js answers synchronously): an overrun request is waited for during the grace period."""
 
 MESSAGES = 0
 """The backlog's account of driver messages (stdout and stderr text have their own)."""
@@ -128,11 +142,32 @@ class OutputBacklog:
             return dropped
 
 
-def driver_command(language: Language, token: str) -> tuple[list[str], bytes]:
-    """The container command and the driver source it expects on stdin."""
+def _completion_details(item: dict[str, Any], offset: int) -> dict[str, Any]:
+    """One entry of ``_jupyter_types_experimental``: its plain fields, positions moved by
+    ``offset`` (the driver saw a window of the cell starting there)."""
+    kept: dict[str, Any] = {}
+    for key in ("start", "end", "text", "type", "signature"):
+        value = item.get(key)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            continue
+        if key in ("start", "end"):
+            if not isinstance(value, int):
+                continue
+            value += offset
+        kept[key] = value
+    return kept
+
+
+def driver_command(
+    language: Language, token: str, max_message: int
+) -> tuple[list[str], bytes]:
+    """The container command and the driver source it expects on stdin.
+
+    ``max_message`` (bytes, ``Limits.max_message``) tells the driver the largest message the host
+    accepts: the driver bounds every message it sends to it (drivers/PROTOCOL.md, "Start")."""
     source = driver_file(language.driver)
     script = "exec " + " ".join(_BOOT[language.name])
-    return ["sh", "-c", script, "sh", str(len(source)), token], source
+    return ["sh", "-c", script, "sh", str(len(source)), token, str(max_message)], source
 
 
 class SandboxSession:
@@ -165,7 +200,7 @@ class SandboxSession:
         self._closed = False
         self._scanners: dict[int, FrameScanner] = {}
         self._invalid_messages = 0
-        self._rejected_before = 0
+        self._rejected_before = (0, 0)
         """``_rejected_messages()`` when the running cell was sent: its own are counted since."""
         self._expression_answer: object = None  # done.user_expressions of the last cell
         self._dropped_before = 0
@@ -222,6 +257,7 @@ class SandboxSession:
                 scanner = scanners.get(stream_id)
                 if scanner is None:
                     return
+                oversized = scanner.oversized_expected
                 for item in scanner.feed(payload):
                     if isinstance(item, Text):
                         with self._routing:  # a cell's end cannot slip between test and put
@@ -239,9 +275,12 @@ class SandboxSession:
                     else:
                         message["nonce"] = item.nonce
                         events.put(("msg", len(item.body) << 2 | stream_id, message))
+                if scanner.oversized_expected != oversized:
+                    # A reply of the current request was over the cap: its answer will not come.
+                    events.put(("dropped", stream_id, scanner.expected))
 
             self._read_cell(True)  # the start's own output is read below, for its error
-            command, source = driver_command(self.language, nonce)
+            command, source = driver_command(self.language, nonce, self.limits.max_message)
             # The driver starts (imports IPython) with a CPU to itself; the limit is applied
             # once it is ready, before any request (so before any code of a cell) is sent.
             boost = start_cpus(self.limits, self.sandbox.runtime)
@@ -272,7 +311,7 @@ class SandboxSession:
                 if kind == "text":
                     early.append(data)
                     continue
-                if kind == "msg":
+                if kind in ("msg", "dropped"):
                     continue
                 hint = self._start_memory_hint(container_id, kind)
                 self._discard_container()
@@ -356,7 +395,7 @@ class SandboxSession:
                     self._deliver_late(tag, data)
                 elif kind == "msg":  # for the request that just ended: stale, as in _collect
                     self._backlog.release(MESSAGES, tag >> 2)
-                else:
+                elif kind != "dropped":  # counted already
                     keep.append((kind, tag, data))
             for event in keep:
                 self._events.put(event)
@@ -381,9 +420,10 @@ class SandboxSession:
         for scanner in self._scanners.values():
             scanner.expected = nonce
 
-    def _rejected_messages(self) -> int:
-        """Frames of this session's own requests it could not use: malformed or oversized."""
-        return self._invalid_messages + sum(s.oversized_expected for s in self._scanners.values())
+    def _rejected_messages(self) -> tuple[int, int]:
+        """Frames of this session's own requests it could not use: ``(oversized, malformed)``."""
+        return (sum(s.oversized_expected for s in self._scanners.values()),
+                self._invalid_messages)
 
     @property
     def dropped_messages(self) -> int:
@@ -647,6 +687,8 @@ class SandboxSession:
             if kind == "eof":
                 self._finish_dead_container(result)
                 break
+            if kind == "dropped":
+                continue  # counted by its scanner, noted below
             message: Message = data
             if message["nonce"] != nonce:
                 continue  # queued for an earlier request just before it ended
@@ -682,11 +724,17 @@ class SandboxSession:
         if done is not None:
             result.payload = payloads(done["payload"], budget)
             self._show_notes(budget, streams[STDERR], on_output)
-        rejected = self._rejected_messages() - self._rejected_before
-        if rejected:
-            # Never silently: the user sees that the cell's output was not shown in full.
-            note = (f"[sandbox-kernel] dropped {rejected} message(s) from the sandbox: malformed, "
-                    f"or over the {format_size(self.limits.max_message)} message cap\n")
+        oversized, invalid = (got - had for got, had in
+                              zip(self._rejected_messages(), self._rejected_before, strict=True))
+        # Never silently: the user sees that the cell's output was not shown in full.
+        notes = []
+        if oversized:
+            notes.append(f"{NOTE_PREFIX}a message over {format_size(self.limits.max_message)} "
+                         f"from the sandbox was dropped ({oversized} in this cell)\n")
+        if invalid:
+            notes.append(f"{NOTE_PREFIX}dropped {invalid} malformed message(s) from the "
+                         "sandbox\n")
+        for note in notes:
             streams[STDERR].feed(note.encode())
             if on_output is not None:
                 on_output("stderr", note)
@@ -762,23 +810,23 @@ class SandboxSession:
     def complete(self, code: str, cursor_pos: int, timeout: float = 5.0) -> dict[str, Any]:
         """Completions from the live namespace: ``matches``, ``cursor_start``, ``cursor_end``,
         ``metadata``; empty while a cell runs or when the sandbox does not answer in time."""
-        empty: dict[str, Any] = {"matches": [], "cursor_start": cursor_pos,
-                                 "cursor_end": cursor_pos, "metadata": {}}
-        answer = self._ask("complete", {"code": code, "cursor_pos": cursor_pos}, timeout)
+        offset, window, cursor = code_window(code, cursor_pos)
+        empty: dict[str, Any] = {"matches": [], "cursor_start": offset + cursor,
+                                 "cursor_end": offset + cursor, "metadata": {}}
+        answer = self._ask("complete", {"code": window, "cursor_pos": cursor}, timeout)
         if answer is None:
             return empty
         metadata = answer.get("metadata")
         details = (metadata.get("_jupyter_types_experimental")
                    if isinstance(metadata, dict) else None)
         start, end = answer["cursor_start"], answer["cursor_end"]
-        if not 0 <= start <= end <= len(code):
+        if not 0 <= start <= end <= len(window):
             return empty
-        reply = {"matches": answer["matches"][:MAX_MATCHES], "cursor_start": start,
-                 "cursor_end": end, "metadata": {}}
+        reply = {"matches": answer["matches"][:MAX_MATCHES], "cursor_start": offset + start,
+                 "cursor_end": offset + end, "metadata": {}}
         if isinstance(details, list):
             reply["metadata"]["_jupyter_types_experimental"] = [
-                {key: item[key] for key in ("start", "end", "text", "type", "signature")
-                 if isinstance(item.get(key), (str, int)) and not isinstance(item.get(key), bool)}
+                _completion_details(item, offset)
                 for item in details[:MAX_MATCHES] if isinstance(item, dict)]
         return reply
 
@@ -786,7 +834,8 @@ class SandboxSession:
                 timeout: float = 5.0) -> dict[str, Any]:
         """What the sandbox knows about the name at the cursor (IPython's ``object_inspect``):
         ``found`` and a policed MIME bundle ``data``; not found while a cell runs."""
-        answer = self._ask("inspect", {"code": code, "cursor_pos": cursor_pos,
+        _, window, cursor = code_window(code, cursor_pos)
+        answer = self._ask("inspect", {"code": window, "cursor_pos": cursor,
                                        "detail_level": 1 if detail_level else 0}, timeout)
         policed = police_bundle(answer.get("data"), {}) if answer else None
         if answer is None or answer.get("found") is not True or policed is None:
@@ -809,7 +858,12 @@ class SandboxSession:
     def _ask(self, verb: str, body: dict[str, Any], timeout: float) -> Message | None:
         """Send one introspection request (``complete``, ``inspect``, ``is_complete``) and wait
         for its answer; ``None`` while a cell runs (the lock is only tried) or after
-        ``timeout`` seconds."""
+        ``timeout`` seconds.
+
+        A request that overruns ``timeout`` is stopped as a cell is: interrupted (drivers in
+        ``INTERRUPTIBLE_REQUESTS``), then its answer is awaited for ``STOP.grace`` seconds and
+        discarded, so that the driver is idle again and the next cell runs at once. A driver
+        that still does not answer is replaced (the next cell says so), never left busy."""
         if not self._lock.acquire(blocking=False):
             return None
         try:
@@ -818,18 +872,36 @@ class SandboxSession:
             nonce = new_nonce()
             self._expect(nonce)
             self._pump.send(request(verb, nonce, json.dumps(body).encode()), timeout)
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    kind, stream_id, data = self._take(self._events,
-                        max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    return None
-                if kind == "eof":
-                    self._mark_dead("the process exited")
-                    return None
-                if kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
-                    return cast(Message, data)
+            answered, answer = self._await_answer(verb, nonce, time.monotonic() + timeout)
+            if answered or not self.alive:
+                return answer
+            if self.language.name in INTERRUPTIBLE_REQUESTS:
+                self.interrupt()
+            answered, _ = self._await_answer(verb, nonce, time.monotonic() + STOP.grace)
+            if not answered and self.alive:
+                self._mark_dead(f"a {verb} request did not stop when interrupted")
+                self._discard_container()
+            return None
         finally:
             self._expect(None)
             self._lock.release()
+
+    def _await_answer(
+        self, verb: str, nonce: str, deadline: float
+    ) -> tuple[bool, Message | None]:
+        """Wait until ``deadline`` (monotonic) for the answer to the request ``nonce``:
+        ``(answered, message)``. ``answered`` is also true when the answer was over the message
+        cap (dropped; the driver is idle again) or the driver exited; ``message`` is ``None``
+        then."""
+        while True:
+            try:
+                kind, _, data = self._take(self._events, max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return False, None
+            if kind == "eof":
+                self._mark_dead("the process exited")
+                return True, None
+            if kind == "dropped" and data == nonce:
+                return True, None
+            if kind == "msg" and data["type"] == verb and data["nonce"] == nonce:
+                return True, cast(Message, data)

@@ -146,6 +146,31 @@ threading.Thread(target=forge, daemon=True).start()
 """
 
 
+OVERSIZED_OWN_FRAME = NONCES + """
+body = b'{"type": "display", "data": {"text/html": "<script>alert(1)</script>' + b'y' * 12_000_000
+body += b'"}, "metadata": {}, "transient": {}, "update": false}'
+data = b''.join(frame(nonce, body) for nonce in nonces())  # the request's own nonce among them
+print('before', flush=True)
+write(1, data)
+print('after')
+"""
+
+
+def test_a_frame_over_the_cap_is_dropped_with_a_note_never_shown_as_text(
+    engine: DockerSandbox,
+) -> None:
+    """A frame of the cell's own request announcing 12 MB (8 SIZE digits, more than the host's
+    cap and more digits than it once parsed): dropped as it arrives and counted, with a note;
+    before, it came out as 1 MiB of stdout showing the nonce and the unsanitized payload."""
+    with engine.session("python") as session:
+        result = session.run(OVERSIZED_OWN_FRAME, timeout=60)
+        assert (result.exit_code, result.stdout, result.displays) == (0, "before\nafter\n", [])
+        assert "\x1e" not in result.stderr and "<script>" not in result.stderr
+        assert "[sandbox-kernel] a message over 4 MiB from the sandbox was dropped" in result.stderr
+        assert session.dropped_messages >= 1
+        assert session.run("print(6 * 7)", timeout=30).stdout == "42\n"
+
+
 def test_forged_done_for_a_later_cell_never_reports_it_as_a_success(
     engine: DockerSandbox,
 ) -> None:

@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox_kernel.engine.framing import MAX_HEADER, Frame, FrameScanner, Text
+from sandbox_kernel.engine.framing import (
+    MAX_HEADER,
+    MAX_SIZE_DIGITS,
+    Frame,
+    FrameScanner,
+    Text,
+)
 
 NONCE = "0123456789abcdef" * 2
 OTHER = "fedcba9876543210" * 2
@@ -54,7 +60,7 @@ plain_text = st.binary(max_size=200).map(
 fake_headers = st.sampled_from([
     b"\x1e", b"\x1e\x1f", b"\x1e\x1f" + NONCE[:31].encode() + b"z",
     b"\x1e\x1f" + NONCE.upper().encode() + b"\x1f1\x1f",
-    b"\x1e\x1f" + NONCE.encode() + b"\x1f12345678\x1f",
+    b"\x1e\x1f" + NONCE.encode() + b"\x1f1234567890123\x1f",
     b"\x1e\x1f" + NONCE.encode() + b"\x1f\x1f", b"\x1e\x1e\x1f\x1f",
     b"\x1e\x1f" + NONCE.encode() + b"x",
 ])
@@ -67,6 +73,9 @@ pieces = st.lists(st.one_of(
     bodies.map(lambda b: ("stale", b)),
     st.integers(MAX_MESSAGE + 1, 9_999_999).map(lambda n: ("oversized", n)),
 ), max_size=30)
+# The real size of an over-cap frame can have more digits than the cap (a 20 MB display).
+oversized_sizes = st.one_of(st.integers(MAX_MESSAGE + 1, 40 * MIB),
+                            st.integers(10**7, 10**MAX_SIZE_DIGITS - 1))
 
 
 @settings(max_examples=300, deadline=None)
@@ -113,6 +122,52 @@ def test_arbitrary_bytes_never_raise_and_stay_bounded(data: bytes, cuts: list[in
         assert scanner.holding <= MAX_HEADER + 1024
 
 
+@settings(max_examples=200, deadline=None)
+@given(size=oversized_sizes, before=plain_text, after=plain_text,
+       cuts=st.lists(st.integers(0, 10**6), max_size=20))
+def test_an_over_cap_frame_never_surfaces_as_text(
+    size: int, before: bytes, after: bytes, cuts: list[int]
+) -> None:
+    """Whatever its announced size (8 digits and more included), an over-cap frame is dropped
+    and counted: neither its header (the nonce) nor its body ever comes out as text, and the
+    frames after it are found. The body is a short stand-in: only the header decides."""
+    body = b'{"type": "display", "data": {"text/html": "<script>x</script>"}}'
+    announced = header(size)
+    stream = before + announced + body
+    scanner = FrameScanner(MAX_MESSAGE, NONCE)
+    text, frames = scan(scanner, split(stream, cuts))
+    assert text == before and frames == []
+    assert (scanner.oversized, scanner.oversized_expected) == (1, 1)
+    assert scanner.holding <= MAX_HEADER
+    # The body is skipped as it arrives: once SIZE bytes and the LF went by, text and frames
+    # flow again.
+    rest = size - len(body)
+    if rest <= 2 * MIB:
+        tail = b"x" * rest + b"\n" + after + frame(b"{}")
+        text, frames = scan(scanner, split(tail, cuts))
+        assert text == after and frames == [b"{}"]
+
+
+def test_a_real_twenty_mb_frame_is_dropped_as_it_arrives() -> None:
+    """A driver's 20 MB display (8 SIZE digits): dropped without buffering, counted, no text."""
+    body = b'{"type": "display", "data": {"text/html": "' + b"y" * (20 * 1000 * 1000) + b'"}}'
+    scanner = FrameScanner(MAX_MESSAGE, NONCE)
+    chunks = split(b"before" + frame(body) + b"after" + frame(b"{}"),
+                   list(range(0, len(body) + 200, 64 * 1024)))
+    most = 0
+    text = bytearray()
+    frames = []
+    for chunk in chunks:
+        for item in scanner.feed(chunk):
+            if isinstance(item, Text):
+                text += item.data
+            else:
+                frames.append(item.body)
+        most = max(most, scanner.holding)
+    assert (bytes(text), frames, scanner.oversized) == (b"beforeafter", [b"{}"], 1)
+    assert most <= MAX_HEADER
+
+
 def test_frames_between_requests_and_stale_nonces_are_dropped_and_counted() -> None:
     scanner = FrameScanner(MAX_MESSAGE, None)
     text, frames = scan(scanner, [b"a" + frame(b'{"type":"done"}') + b"b"])
@@ -154,6 +209,7 @@ def attack_streams(total: int) -> dict[str, Callable[[], Iterable[bytes]]]:
         "huge body never finished": lambda: body_without_end(header(MAX_MESSAGE)),
         # a header announcing more than allowed: skipped as it arrives
         "oversized body": lambda: body_without_end(header(9_999_999)),
+        "oversized body, longest SIZE": lambda: body_without_end(header(10**MAX_SIZE_DIGITS - 1)),
         "stale nonce body": lambda: body_without_end(header(MAX_MESSAGE, OTHER)),
         "fake headers": lambda: repeat(b"\x1e\x1f" + NONCE[:31].encode() + b"z"),
         "separators only": lambda: repeat(b"\x1e\x1f\x1e"),

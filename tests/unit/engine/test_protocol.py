@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox_kernel.engine.protocol import ack_mismatch, new_nonce, parse_message, request
+from sandbox_kernel.engine.protocol import (
+    WINDOW_AFTER,
+    WINDOW_BEFORE,
+    WINDOW_LINE,
+    ack_mismatch,
+    code_window,
+    new_nonce,
+    parse_message,
+    request,
+)
 
 
 def parse(**fields: Any) -> dict[str, Any] | None:
@@ -97,3 +106,30 @@ def test_the_queue_backlog_bounds_messages_in_bytes() -> None:
     assert backlog.admit(STDOUT, 1000)  # text has its own account
     backlog.release(MESSAGES, 60)
     assert backlog.admit(MESSAGES, 100)
+
+
+# -- the window of a cell that complete and inspect requests carry ------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(code=st.lists(st.integers(0, 3 * WINDOW_LINE), max_size=40).map(
+    lambda lengths: "\n".join("a" * n for n in lengths)), cursor=st.integers(-5, 200_000))
+def test_the_window_is_a_bounded_slice_around_the_cursor(code: str, cursor: int) -> None:
+    offset, text, at = code_window(code, cursor)
+    clamped = min(max(cursor, 0), len(code))
+    assert code[offset:offset + len(text)] == text and offset + at == clamped
+    assert at <= WINDOW_BEFORE and len(text) - at <= WINDOW_AFTER
+    line = text[:at].rsplit("\n", 1)[-1]
+    assert len(line) <= WINDOW_LINE
+    # It starts at a line start unless the cursor's line itself had to be cut.
+    if offset and len(code[:clamped].rsplit("\n", 1)[-1]) <= WINDOW_LINE:
+        assert code[offset - 1] == "\n"
+    if clamped <= WINDOW_BEFORE and len(code[:clamped].rsplit("\n", 1)[-1]) <= WINDOW_LINE:
+        assert offset == 0
+
+
+def test_a_huge_word_is_cut_to_the_line_window() -> None:
+    code = "import os\n" + "x" * 1_000_000
+    offset, text, at = code_window(code, len(code))
+    assert (len(text), at, offset) == (WINDOW_LINE, WINDOW_LINE, len(code) - WINDOW_LINE)
+    small = "d = {'alpha': 1}\nd['al"
+    assert code_window(small, len(small)) == (0, small, len(small))
