@@ -112,6 +112,20 @@ def test_node_interrupt_breaks_loops_and_pending_promises(sandbox: DockerSandbox
         assert node.run("kept").value == "'yes'"
 
 
+def test_node_awaiting_the_unsettleable_survives_garbage_collection(sandbox: DockerSandbox) -> None:
+    """A cell awaiting a promise nothing references while the heap churns: V8 would collect the
+    awaited promise and the inspector answer from inside the collector, a fatal error (the
+    sandbox lost). The driver holds a cell's pending promises; the interrupt ends the cell."""
+    with sandbox.session("node") as node:
+        node.run("var kept = 'yes'")
+        interrupt_soon(node, 3.0)
+        result = node.run("setInterval(() => { const a = []; for (let i = 0; i < 1e5; i++)"
+                          " a.push({ i }); }, 10);\nawait new Promise(() => {})", timeout=20)
+        assert result.error is not None and result.error["ename"] == "KeyboardInterrupt", result
+        assert not result.state_lost
+        assert node.run("kept").value == "'yes'"
+
+
 def test_timeout_interrupts_and_keeps_state(python: SandboxSession) -> None:
     python.run("kept = 1")
     started = time.monotonic()

@@ -297,6 +297,15 @@ session.connect();
 // JavaScript is a fatal error that kills the process. A fresh session drops the old one's
 // pending evaluations at once (their callbacks get "context destroyed" now, outside the
 // collector); the context, and the cells' bindings, stay.
+// That is not only at the end: a pending evaluation whose promise nothing references (`await new
+// Promise(() => {})`) is collected by any garbage collection while the cell waits. So the
+// promises a cell creates are held while they are pending (async_hooks), until the cell ends
+// and its evaluation, if still pending, is abandoned.
+const heldPromises = new Map();
+const promiseHook = require('async_hooks').createHook({
+  init(id, type, trigger, resource) { if (type === 'PROMISE') heldPromises.set(id, resource); },
+  promiseResolve(id) { heldPromises.delete(id); },
+});
 function abandon(pending) {
   pending.catch(() => {});
   session.disconnect();
@@ -462,6 +471,7 @@ async function runCell(code, allowStdin) {
   try {
     const interrupted = new Promise((_, reject) => { interruptWaiter = () => reject(new Interrupted()); });
     const unsettled = new Promise((_, reject) => { cell.unsettled = reject; });
+    promiseHook.enable();
     evaluating = evaluate(source);
     const reply = await Promise.race([evaluating, interrupted, unsettled]);
     evaluating = null;
@@ -494,6 +504,8 @@ async function runCell(code, allowStdin) {
     status = error.ename === 'KeyboardInterrupt' ? 130 : 1;
   } finally {
     if (evaluating) abandon(evaluating);
+    promiseHook.disable();
+    heldPromises.clear();
     interruptWaiter = null;
     if (cell) {
       cell.serving = false;
