@@ -36,7 +36,8 @@
 #
 # The protocol uses builtins only: a cell can leave an environment that no external program could
 # start with (E2BIG).
-__sk_nonce=$1
+__sk_nonce=$1 __sk_max=${2:-4194304}   # the host's message cap, in bytes (PROTOCOL.md)
+[[ $__sk_max =~ ^[0-9]+$ ]] || __sk_max=4194304
 exec {__sk_out}>&1 {__sk_err}>&2
 set --
 trap ':' PIPE   # a handler, not SIG_IGN (inherited): writing to a closed pipe fails, no more
@@ -297,7 +298,10 @@ __sk_complete() {
     [[ -z $m || -n ${seen[$m]+x} ]] && continue
     seen[$m]=1
     [[ -n ${isdir[$m]+x} ]] && m+=/
-    out+=$sep$(__sk_json "$word_prefix$m"); sep=,
+    m=$(__sk_json "$word_prefix$m")
+    # Within the host's message cap, with room for the rest (characters: at most 4 bytes each).
+    (( (${#out} + ${#m}) * 4 + 256 > __sk_max )) && continue
+    out+=$sep$m; sep=,
     (( ++n >= 1000 )) && break
   done
   __sk_send 1 "{\"type\":\"complete\",\"matches\":[$out],\"cursor_start\":$start,\"cursor_end\":$cursor}"
