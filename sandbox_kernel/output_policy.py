@@ -240,6 +240,15 @@ def terminal_text(text: str, max_bytes: int | None = None, marker: str | None = 
     return cleaned.encode("utf-8")[:room].decode("utf-8", "ignore") + marker
 
 
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain_text(text: str) -> str:
+    """:func:`terminal_text` without colour either: for a reader that is not a terminal (an
+    LLM reading an MCP result, where IPython's coloured tracebacks would be noise)."""
+    return _SGR.sub("", terminal_text(text))
+
+
 MAX_ENAME_BYTES = 200
 """An ``error``'s ``ename`` (a class name; longer ones end with ``...``)."""
 MAX_EVALUE_BYTES = 64 * KiB
