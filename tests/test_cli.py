@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 
@@ -84,3 +86,31 @@ def test_cleanup_removes_orphans_but_not_live_sessions(
         assert done.returncode == 0
         assert f"removed {orphan[:12]}" in done.stdout
         assert live.run("echo alive").stdout == "alive\n"
+
+
+def test_run_cleans_escape_sequences_on_a_terminal_only() -> None:
+    """On a terminal the CLI keeps colour but drops a screen clear, a title change and an OSC 52
+    clipboard write (one text rule, ``terminal_text``); into a pipe the bytes pass as they are."""
+    program = ("printf '\\033]52;c;cHduZWQ=\\007\\033]0;TITLE\\007\\033[2J"
+               "\\033[31mred\\033[0m ok\\n'")
+    piped = cli("run", "bash", "-", stdin=program)
+    assert piped.stdout == "\x1b]52;c;cHduZWQ=\x07\x1b]0;TITLE\x07\x1b[2J\x1b[31mred\x1b[0m ok\n"
+    controller, terminal = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "sandbox_kernel", "run", "bash", "-"],
+                          stdin=subprocess.PIPE, stdout=terminal, stderr=subprocess.PIPE) as proc:
+        os.close(terminal)
+        assert proc.stdin is not None
+        proc.stdin.write(program.encode())
+        proc.stdin.close()
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO once the program closed its end
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(60) == 0
+    os.close(controller)
+    assert seen.replace(b"\r\n", b"\n") == b"\x1b[31mred\x1b[0m ok\n"
