@@ -38,6 +38,19 @@ def test_run_timeout_exits_124_and_bad_input_exits_2() -> None:
     assert cli("run", "python", "-", "--timeout", "0", stdin="1").returncode == 2
 
 
+def test_run_says_how_many_plots_it_did_not_show_and_json_has_them() -> None:
+    import base64
+    import json
+
+    program = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint('ok')\n"
+    shown = cli("run", "python", "-", stdin=program)
+    assert (shown.returncode, shown.stdout) == (0, "ok\n")
+    assert shown.stderr == "sandbox-kernel: 1 display(s) not shown (--json includes them)\n"
+    record = json.loads(cli("run", "python", "-", "--json", stdin=program).stdout)
+    (display,) = record["displays"]
+    assert base64.b64decode(display["data"]["image/png"]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
 def test_run_json_reports_the_whole_result() -> None:
     import json
 

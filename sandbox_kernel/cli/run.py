@@ -138,9 +138,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         record = result.to_dict()
         record["files"] = {name: len(data) for name, data in sorted(result.files.items())}
+        record["displays"] = result.displays
         print(json.dumps(record, indent=2))
-    elif result.truncated:
-        print("sandbox-kernel: output was truncated at the per-stream cap", file=sys.stderr)
+    else:
+        if result.truncated:
+            print("sandbox-kernel: output was truncated at the per-stream cap", file=sys.stderr)
+        if result.displays:
+            print(f"sandbox-kernel: {len(result.displays)} display(s) not shown (--json "
+                  "includes them)", file=sys.stderr)
     if result.timed_out:
         print(f"sandbox-kernel: {result.describe_failure()}", file=sys.stderr)
         return EXIT_TIMEOUT
