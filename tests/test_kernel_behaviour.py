@@ -360,6 +360,20 @@ def test_out_of_memory_reports_the_limit_and_recovers(python: Kernel) -> None:
     assert "out of memory" in after.text("stderr")
 
 
+def test_oom_of_a_child_is_an_error_and_the_state_is_kept(bash: Kernel) -> None:
+    """The OOM killer ends a command of the cell while the Bash driver lives on (runc)."""
+    _, kc = bash
+    assert_ok(execute(kc, "kept=1"))
+    cell = execute(kc, "%%timeout 30\ntail /dev/zero")
+    assert_error(cell, "OutOfMemoryError", "out of memory", "limit 256 MiB", "exit status 137",
+                 "state was kept")
+    assert cell.metadata["oom_killed"] is True and cell.metadata["state_lost"] is False
+    assert "state was kept" in cell.text("stderr")  # the session's notice
+    after = execute(kc, "echo $kept")
+    assert_ok(after)
+    assert after.text("stdout") == "1\n"
+
+
 # -- interrupt ------------------------------------------------------------------------------------
 
 

@@ -157,6 +157,12 @@ class Backend(Protocol):
         """Whether the engine reported an OOM kill in this container (one look); like
         ``wait``, answered even after an ``auto_remove`` removal."""
 
+    def oom_count(self, container_id: str) -> int | None:
+        """How many times the engine reported that the OOM killer acted in this container so
+        far (one look; a child process killed while the main process lives counts), or
+        ``None`` when unknown (not created by this backend, or no longer watched). Compared
+        before and after a session's cell to tell that the cell ran out of memory."""
+
     def set_cpus(self, container_id: str, cpus: float) -> None:
         """Change a running container's CPU limit (a fraction of one CPU, as in
         ``ContainerSpec.cpus``); ``SandboxError`` when the engine cannot (gVisor's runsc)."""

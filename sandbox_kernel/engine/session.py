@@ -44,7 +44,7 @@ from sandbox_kernel.engine.rich import (
     rejected_notes,
     rich_output,
 )
-from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
+from sandbox_kernel.engine.sandbox import OOM_CHECKS, OutputCallback, remove_container
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.engine.workspace import TransferError, Workspace
 from sandbox_kernel.errors import SandboxError
@@ -78,6 +78,10 @@ MESSAGE_BACKLOG = 4
 """Driver messages may wait in the queue up to this many times ``Limits.max_message`` bytes."""
 FLUSH_WAIT = 1.0
 MAX_MATCHES = 1000
+
+OOM_KEPT = ("The OOM killer ended a process during this cell (out of memory, limit {limit}); "
+            "the session's state was kept.")
+"""The notice of a cell in which the OOM killer acted but the session's driver survived."""
 
 LATE_NOTE = ("[sandbox-kernel: output after the cell over {cap} per stream was dropped "
              "until the next cell]\n")
@@ -604,6 +608,7 @@ class SandboxSession:
             assert self._pump is not None
             self._expect(nonce)
             self._read_cell(True)
+            ooms_before = self._oom_count()
             try:
                 # Before the request: a fast cell's frames can arrive before collection starts.
                 self._rejected_before = self._rejected_messages()
@@ -614,6 +619,10 @@ class SandboxSession:
                 self._expect(None)
                 self._read_cell(False)
             result.execution_time = (time.monotonic() - started) * 1000.0
+            if not result.state_lost and self._ran_out_of_memory(ooms_before, result.exit_code):
+                result.oom_killed = True
+                kept = OOM_KEPT.format(limit=format_size(self.limits.memory))
+                notice = f"{notice} {kept}" if notice else kept
             result.notice = notice
             if expressions and not evaluates:
                 result.user_expressions = unsupported(
@@ -777,6 +786,33 @@ class SandboxSession:
         body = (reply or "").replace("\x00", "").encode("utf-8", "replace")
         if self._pump is not None:
             self._pump.send(request("input", nonce, body, "0" if reply is None else "1"), 10.0)
+
+    def _oom_count(self) -> int | None:
+        """Docker's count of OOM kills in this session's container so far (``None``: unknown)."""
+        if self.container_id is None:
+            return None
+        try:
+            return self.sandbox.backend.oom_count(self.container_id)
+        except Exception:  # noqa: BLE001 - gone or unknown: nothing to compare
+            return None
+
+    def _ran_out_of_memory(self, before: int | None, exit_code: int | None) -> bool:
+        """Whether the OOM killer acted in the container during a cell whose driver survived
+        (a child process, or a process left running, was killed): the count of Docker's ``oom``
+        events rose. The event can land after the cell's reply; when the cell ended with 137
+        (its last command was SIGKILLed), look again for up to 1 s, as ``DockerSandbox`` does
+        for a one-shot run. Otherwise one look: the cell went on after the kill, which has
+        always been long enough for the event to arrive (never missed in the tests)."""
+        if before is None:
+            return False
+        looks = OOM_CHECKS if exit_code == 137 else 1
+        for look in range(looks):
+            now = self._oom_count()
+            if now is not None and now > before:
+                return True
+            if look + 1 < looks:
+                time.sleep(1.0 / OOM_CHECKS)
+        return False
 
     def _finish_dead_container(self, result: ExecutionResult) -> None:
         """The driver exited (exit, out of memory, killed): report how, drop the container."""

@@ -67,8 +67,11 @@ def classify(
                       f"{describe_status(result.exit_code, False)}; state was kept)")
         return _failure("TimeoutError", evalue, inner)
     if kind == "oom":
+        # A session whose driver survived: the OOM killer ended another process (a child).
+        kept = "" if result.state_lost or fresh else (
+            "; the OOM killer ended a process of the cell, the session's state was kept")
         evalue = (f"killed: out of memory, limit {format_size(limits.memory)} "
-                  f"({describe_status(result.exit_code)}){lost}")
+                  f"({describe_status(result.exit_code)}){kept}{lost}")
         return _failure("OutOfMemoryError", evalue, inner)
     if user_interrupted and killed:
         evalue = ("interrupted by the user; the cell did not stop, so its sandbox was killed "

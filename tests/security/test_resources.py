@@ -162,6 +162,39 @@ def test_memory_bomb_in_a_session_loses_the_state_and_the_next_cell_is_fresh(
         assert "out of memory" in after.notice
 
 
+CHILD_MEMORY_BOMBS = {
+    "bash": ("kept=1", "tail /dev/zero", "echo $kept"),
+    # The child's death is handled (no check=True): the cell itself ends normally.
+    "python": ("kept = 1", "import subprocess\nsubprocess.run(['tail', '/dev/zero'])",
+               "print(kept)"),
+}
+
+
+@pytest.mark.parametrize("language", sorted(CHILD_MEMORY_BOMBS))
+def test_a_child_killed_by_the_oom_killer_is_reported_in_a_session(
+    engine: DockerSandbox, runtime: str | None, language: str,
+) -> None:
+    """The OOM killer ends a child of the cell, the driver survives: the cell still says that
+    it ran out of memory (Docker's oom event counted during the cell), and the state is kept.
+    Under gVisor the host's OOM killer ends the whole sandbox instead (README, Known
+    limitations): reported as out of memory, state lost."""
+    setup, bomb, probe = CHILD_MEMORY_BOMBS[language]
+    with engine.session(language) as session:
+        assert session.run(setup, timeout=30).exit_code == 0
+        result = session.run(bomb, timeout=60)
+        assert result.oom_killed and not result.timed_out, result
+        assert result.verdict.kind == "oom"
+        assert "out of memory, limit 256 MiB" in result.verdict.cause
+        if is_gvisor(runtime):
+            assert result.state_lost and result.exit_code == 137, result
+            return
+        assert not result.state_lost and result.notice is not None, result
+        assert "out of memory, limit 256 MiB" in result.notice and "kept" in result.notice
+        after = session.run(probe, timeout=30)
+        assert after.stdout == "1\n" and not after.oom_killed and after.ok, after
+        assert after.notice is None
+
+
 def test_filling_tmp_workspace_and_shm_stops_at_their_sizes(engine: DockerSandbox) -> None:
     code = """
 import errno, os

@@ -136,10 +136,13 @@ class DockerBackend:
         code = status.get("StatusCode")
         return int(code) if code is not None else None
 
+    def oom_count(self, container_id: str) -> int | None:
+        return self._exits.oom_count(container_id)
+
     def oom_killed(self, container_id: str) -> bool:
-        heard = self._exits.oom(container_id)
+        heard = self._exits.oom_count(container_id)
         if heard is not None:
-            return heard
+            return heard > 0
         try:
             state: dict[str, Any] = self.api.inspect_container(container_id)["State"]
         except Exception:  # noqa: BLE001 - removed already: nothing recorded

@@ -48,11 +48,13 @@ OpenStream = Callable[[float], EventStream]
 
 @dataclass
 class ContainerEnd:
-    """What was heard about one container: its exit status once it died, and any OOM kill."""
+    """What was heard about one container: its exit status once it died, and its OOM kills."""
 
     status: int | None = None
     exited: bool = False
-    oom: bool = False
+    ooms: int = 0
+    """``oom`` events heard: each time the OOM killer acted in the container (a child process
+    killed while the container's main process lives counts too)."""
     watched: bool = True
     """False once the stream that watched it ended: what it did since then is unknown here."""
     stopped: bool = False
@@ -85,7 +87,8 @@ def parse_event(event: object) -> tuple[str, str, int | None] | None:
 
 
 class ExitMonitor:
-    """Keeps the ``die`` and ``oom`` events of the containers registered with it."""
+    """Keeps the ``die``, ``oom`` and ``kill`` events of the containers registered with it
+    (``oom`` events counted per container)."""
 
     def __init__(self, open_stream: OpenStream) -> None:
         self._open_stream = open_stream
@@ -133,13 +136,14 @@ class ExitMonitor:
                     return replace(end)
                 self._changed.wait(remaining)
 
-    def oom(self, container_id: str) -> bool | None:
-        """Whether an ``oom`` event was heard; ``None`` when the container is not watched."""
+    def oom_count(self, container_id: str) -> int | None:
+        """How many ``oom`` events were heard for the container so far; ``None`` when it is not
+        registered, or no longer watched with none heard (unknown)."""
         with self._changed:
             end = self._ends.get(container_id)
-            if end is None or not (end.watched or end.exited or end.oom):
+            if end is None or not (end.watched or end.exited or end.ooms):
                 return None
-            return end.oom
+            return end.ooms
 
     def close(self) -> None:
         """Close the stream; the reader marks what it watched as unwatched."""
@@ -173,7 +177,7 @@ class ExitMonitor:
                 if end is None:
                     continue
                 if action == "oom":
-                    end.oom = True  # a late one (after ``die``) still counts
+                    end.ooms += 1  # a late one (after ``die``) still counts
                 elif action == "kill":
                     if end.own_signals:
                         end.own_signals -= 1

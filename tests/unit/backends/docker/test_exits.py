@@ -88,8 +88,8 @@ def test_die_and_oom_of_registered_containers_only() -> None:
     stream.feed(event("oom", "other"), event("die", "other", exitCode="0"), event("oom"),
                 event("die", exitCode="137"), event("die", exitCode="0"))
     end = watcher.wait("c1", 5)
-    assert end is not None and (end.exited, end.status, end.oom) == (True, 137, True)
-    assert watcher.wait("other", 0) is None and watcher.oom("other") is None
+    assert end is not None and (end.exited, end.status, end.ooms) == (True, 137, 1)
+    assert watcher.wait("other", 0) is None and watcher.oom_count("other") is None
     watcher.ensure_listening()
     assert len(opened) == 1  # one stream for every container
 
@@ -114,13 +114,45 @@ def test_a_late_oom_still_counts() -> None:
     watcher.register("c1")
     stream.feed(event("die", exitCode="137"))
     assert watcher.wait("c1", 5).status == 137  # type: ignore[union-attr]
-    assert watcher.oom("c1") is False
+    assert watcher.oom_count("c1") == 0
     stream.feed(event("oom"))
+    assert wait_for_count(watcher, "c1", 1)
+
+
+def wait_for_count(watcher: ExitMonitor, container_id: str, count: int) -> bool:
     for _ in range(500):
-        if watcher.oom("c1"):
-            break
+        if watcher.oom_count(container_id) == count:
+            return True
         threading.Event().wait(0.01)
-    assert watcher.oom("c1") is True
+    return False
+
+
+def test_oom_events_are_counted_per_container_while_it_runs() -> None:
+    """A session compares the count before and after a cell: each OOM kill of a child (the
+    container lives on) adds one, other containers' events never do."""
+    watcher, stream, _ = monitor()
+    watcher.register("c1")
+    watcher.register("c2")
+    assert (watcher.oom_count("c1"), watcher.oom_count("c2")) == (0, 0)
+    stream.feed(event("oom"), event("oom", "c2"), event("oom"), event("oom", "unknown"))
+    assert wait_for_count(watcher, "c1", 2) and wait_for_count(watcher, "c2", 1)
+    end = watcher.wait("c1", 0)
+    assert end is not None and not end.exited  # still running: a child was killed
+    stream.feed(event("oom"), event("die", exitCode="137"))
+    assert wait_for_count(watcher, "c1", 3)
+    assert watcher.oom_count("unknown") is None
+
+
+def test_a_count_heard_before_the_stream_ended_is_kept() -> None:
+    watcher, stream, _ = monitor()
+    watcher.register("c1")
+    watcher.register("c2")
+    stream.feed(event("oom"))
+    assert wait_for_count(watcher, "c1", 1)
+    stream.close()
+    assert watcher.wait("c2", 5).watched is False  # type: ignore[union-attr]
+    assert watcher.oom_count("c1") == 1  # heard: at least one, whatever came after
+    assert watcher.oom_count("c2") is None  # none heard and no longer watched: unknown
 
 
 def test_wait_gives_up_at_the_timeout_while_the_container_runs() -> None:
@@ -136,7 +168,7 @@ def test_an_ended_stream_leaves_its_containers_unwatched_and_the_next_create_reo
     stream.close()
     end = watcher.wait("c1", 5)
     assert end is not None and not end.exited and not end.watched
-    assert watcher.oom("c1") is None  # unknown: the backend asks Docker instead
+    assert watcher.oom_count("c1") is None  # unknown: the backend asks Docker instead
     watcher.ensure_listening()
     assert len(opened) == 2
     watcher.register("c2")
