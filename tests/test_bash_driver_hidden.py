@@ -198,7 +198,8 @@ def test_interrupt_after_trap_reset_keeps_the_shell(bash: SandboxSession) -> Non
 
 
 @pytest.mark.parametrize(
-    "cell", ["readonly OLDPWD", "readonly PWD", "cd /tmp; readonly OLDPWD PWD"])
+    "cell", ["readonly OLDPWD", "readonly PWD", "cd /tmp; readonly OLDPWD PWD",
+             "set -eu; readonly OLDPWD", "set -eu; unset OLDPWD; readonly OLDPWD"])
 def test_readonly_directories_do_not_break_the_runner(bash: SandboxSession, cell: str) -> None:
     assert bash.run("k=kept; " + cell).exit_code == 0
     for _ in range(2):

@@ -13,7 +13,7 @@
 #   and dropped here.
 #
 # A cell is written to /dev/shm/bash and the user shell gets three lines (the runner):
-#   \builtin trap -- 'INT TRAP' INT; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt -s expand_aliases; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
+#   \builtin trap -- 'INT TRAP' INT; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt -s expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
 #   (( RS SEQ US $? US $- US ${PWD+${PWD@Q}} US ... RS )) 2>/proc/SUP/fd/EVENTS || ((1))
 #   \exec </dev/null >/proc/SUP/fd/EVENTS 2>&1
 # `source bash` from /dev/shm makes bash's messages read `bash: line N:` (N the cell's own line);
@@ -22,10 +22,11 @@
 # cell that closes descriptors cannot take them away. The SIGINT trap is set again and
 # expand_aliases put back to the user's setting (from the last marker; -u if they turned it off)
 # before every cell; `cd` is checked with `-ef` because it moves but fails when PWD or OLDPWD is
-# readonly. The cell's first line begins with a prefix
-# that truncates /dev/shm/bash (the proof that the real `source` read the cell), goes back to the
-# user's directory, OLDPWD, posix mode and sourcepath, then turns verbose and xtrace back on: the
-# cell's commands are traced, the runner's are not. The second line is the marker (__sk_marker):
+# readonly (with errexit on, that failure would end the shell: the runner turns it off). The
+# cell's first line begins with a prefix that truncates /dev/shm/bash (the proof that the real
+# `source` read the cell), goes back to the user's directory, OLDPWD, posix mode and sourcepath,
+# then turns errexit, verbose and xtrace back on: the cell's commands are traced, the runner's
+# are not. The second line is the marker (__sk_marker):
 # its error message tells the supervisor the cell's end, status, options and directories. The
 # third puts back the shell's own descriptors if the cell closed the saved copies.
 #
@@ -346,8 +347,8 @@ __sk_prefix() {
   # accessible) cannot be entered again: the cell runs in /workspace (else /), with a note.
   p='>|/dev/shm/bash; { \builtin cd -- '$q'; [[ '$q' -ef . ]]; } 2>/dev/null || { { \builtin cd /workspace || \builtin cd /; } 2>/dev/null; \builtin printf "sandbox-kernel: the working directory %s no longer exists (or is not accessible): this cell runs in %s\n" '$q' "$PWD" >&2; }; '
   # `declare`, not an assignment: a readonly OLDPWD fails it without aborting the line
-  if [[ -n $__sk_had_old ]]; then p+='\builtin declare -g OLDPWD='$__sk_oldpwd' 2>/dev/null; '
-  else p+='\builtin unset OLDPWD 2>/dev/null; '; fi
+  if [[ -n $__sk_had_old ]]; then p+='\builtin declare -g OLDPWD='$__sk_oldpwd' 2>/dev/null || ((1)); '
+  else p+='\builtin unset OLDPWD 2>/dev/null || ((1)); '; fi
   if [[ :$__sk_setopts: == *:posix:* ]]; then
     p+='\builtin set -o posix; '  # which turns expand_aliases on
     [[ :$__sk_opts: == *:expand_aliases:* ]] || p+='\builtin shopt -u expand_aliases; '
@@ -358,6 +359,7 @@ __sk_prefix() {
     p+='\builtin set -v; '
     if [[ -n $1 ]]; then builtin printf -v q '%q' "${1%%$'\n'*}"; p+='\builtin printf "%s\n" '$q' >&2; '; fi
   fi
+  [[ $__sk_flags == *e* ]] && p+='\builtin set -e; '  # off in the runner: see __sk_cell
   [[ $__sk_flags == *x* ]] && p+='\builtin set -x; '
   __sk_pre=$p
 }
@@ -384,10 +386,12 @@ __sk_line1_invalid() {
 # __sk_entered says whether the real `source` read it.
 __sk_cell() {
   builtin printf '%s' "$1" 2>/dev/null >| /dev/shm/bash || __sk_fail "cannot write the cell to /dev/shm"
+  # errexit is off until the prefix has moved back: with it, `cd` exits the shell when it cannot
+  # set a readonly PWD or OLDPWD (even on the left of `||`).
   local aliases=-u
   [[ :$__sk_opts: == *:expand_aliases:* ]] && aliases=-s
   __sk_marker
-  __sk_tell "$__sk_inttrap"'; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt '$aliases' expand_aliases; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
+  __sk_tell "$__sk_inttrap"'; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt '$aliases' expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
   __sk_await "$__sk_seq"
   __sk_state
   __sk_entered=
