@@ -108,6 +108,9 @@ _CONTROL = re.compile(
     r"(?:\[[0-?]*[ -/]*[@-~]?|[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|[ -/]*[0-~]?)"
     # C0 controls but \b \t \n \r, DEL and C1 controls (8-bit CSI, OSC, ... included).
     r"|[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]"
+    # Bidirectional embeddings, overrides and isolates: they reorder what follows them on the
+    # screen (U+202E makes "exe.txt" read "txt.exe"), the "Trojan Source" characters.
+    "|[\u202a-\u202e\u2066-\u2069]"
 )
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MESSAGE_TYPES = ("display_data", "update_display_data", "execute_result")
@@ -217,7 +220,8 @@ def terminal_text(text: str, max_bytes: int | None = None, marker: str | None = 
     Returns ``text`` with lone surrogates replaced (U+FFFD), ANSI colour (SGR, ``ESC[...m``),
     ``\\n``, ``\\r``, ``\\t`` and ``\\b`` kept, and every other escape sequence (other CSI
     such as a screen clear, OSC such as a title change or an OSC 52 clipboard write, DCS, ...)
-    and C0/C1 control character removed. With ``max_bytes``, the result is at most that many
+    and C0/C1 control character removed, and so are the bidirectional overrides, embeddings and
+    isolates (U+202A-U+202E, U+2066-U+2069). With ``max_bytes``, the result is at most that many
     UTF-8 bytes, ending with ``marker`` when cut (default: :data:`TRUNCATION_MARKER`, which
     says how many bytes were dropped; any other marker is appended as is). Used for stream
     text, ``error`` fields, input prompts and ``text/plain`` by every front-end (README's
@@ -234,6 +238,15 @@ def terminal_text(text: str, max_bytes: int | None = None, marker: str | None = 
         return _truncate(cleaned, max_bytes, original)
     room = max(0, max_bytes - _utf8_size(marker))
     return cleaned.encode("utf-8")[:room].decode("utf-8", "ignore") + marker
+
+
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain_text(text: str) -> str:
+    """:func:`terminal_text` without colour either: for a reader that is not a terminal (an
+    LLM reading an MCP result, where IPython's coloured tracebacks would be noise)."""
+    return _SGR.sub("", terminal_text(text))
 
 
 MAX_ENAME_BYTES = 200

@@ -34,7 +34,9 @@ class ExecutionResult:
     displays: list[dict[str, Any]] = field(default_factory=list)
     """Rich outputs in order, each ``{"data": {mime: value}, "metadata": {...}}``, after the
     output policy (``engine/rich.py``); ``clear_output`` empties it, an update replaces the
-    display with the same id. Empty when the cell displayed nothing."""
+    display with the same id. Empty when the cell displayed nothing. A one-shot run has them
+    only from Python's ``matplotlib.pyplot.show()`` (one ``image/png`` per figure, see
+    ``drivers/PROTOCOL.md``, "One-shot runs")."""
     payload: list[dict[str, Any]] = field(default_factory=list, repr=False)
     """For session runs: Jupyter execute reply payloads (``page``, ``ask_exit``,
     ``set_next_input``), validated."""

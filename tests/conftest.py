@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,16 +46,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except SandboxError:
         return
     mine = {os.getpid()} | {child.pid for child in psutil.Process().children(recursive=True)}
-    left = [
-        container for container in api.containers(all=True, filters={"label": [LABEL]})
-        if not ownership.owner_is_alive(container["Labels"].get(OWNER_LABEL, ""))
-        or _owner_pid(container) in mine
-    ]
+
+    def left_behind() -> list[dict[str, Any]]:
+        return [
+            container for container in api.containers(all=True, filters={"label": [LABEL]})
+            if not ownership.owner_is_alive(container["Labels"].get(OWNER_LABEL, ""))
+            or _owner_pid(container) in mine
+        ]
+
+    # Removals end asynchronously (Docker's AutoRemove, or ours answered "already in progress"):
+    # a container still on its way out gets a few seconds before it counts as left behind.
+    deadline = time.monotonic() + 15
+    while (left := left_behind()) and time.monotonic() < deadline:
+        time.sleep(0.25)
     if left:
-        names = ", ".join(f"{c['Id'][:12]} {c['Labels']}" for c in left)
+        names = ", ".join(f"{c['Id'][:12]} {c['State']} {c['Labels']}" for c in left)
         print(f"\nFAILED: containers left behind after the suite: {names}")
         for container in left:
-            api.remove_container(container["Id"], force=True)
+            with contextlib.suppress(Exception):
+                api.remove_container(container["Id"], force=True)
         session.exitstatus = 1
 
 

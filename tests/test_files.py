@@ -70,24 +70,40 @@ def test_the_transfer_exec_has_the_sandbox_users_privileges(
                                            "NoNewPrivs:", "1", "/workspace"]
 
 
-@pytest.mark.parametrize("bad", ["../escape.txt", "/etc/passwd", "a/../../b", "nul\x00name"])
+@pytest.mark.parametrize("bad", ["../escape.txt", "/etc/passwd", "a/../../b", "nul\x00name",
+                                 "n\x1b]0;T\x07.txt", "cod\u202eexe.txt"])
 def test_bad_names_fail_before_a_container_is_touched(bad: str) -> None:
     # This engine cannot reach any daemon: reaching it would raise SandboxUnavailable instead.
     engine = DockerSandbox(base_url=UNREACHABLE, warm=False)
     session = engine.session("python")
-    with pytest.raises(ValueError, match="absolute|'..'|NUL"):
+    reason = "absolute|'..'|NUL|control character"
+    with pytest.raises(ValueError, match=reason):
         session.upload(b"x", bad)
-    with pytest.raises(ValueError, match="absolute|'..'|NUL"):
+    with pytest.raises(ValueError, match=reason):
         session.download(bad)
-    with pytest.raises(ValueError, match="absolute|'..'|NUL"):
+    with pytest.raises(ValueError, match=reason):
         session.list_files(bad)
-    with pytest.raises(ValueError, match="absolute|'..'|NUL"):
+    with pytest.raises(ValueError, match=reason):
         engine.run("python", "pass", files={bad: b"x"})
-    with pytest.raises(ValueError, match="absolute|'..'|NUL"):
+    with pytest.raises(ValueError, match=reason):
         engine.run("python", "pass", collect=[bad])
     with pytest.raises(ValueError, match="over the limit"):
         engine.run("python", "pass", files={"big": b"x" * (64 * MiB + 1)})
     assert session.container_id is None
+
+
+def test_collect_brings_no_hidden_name_and_no_unshowable_name(bash: SandboxSession) -> None:
+    """The API's (and so the CLI's and MCP's) ``collect`` follows the shell's hidden-name rule,
+    and a name with an escape sequence or a bidirectional override never comes out at all."""
+    bash.run("mkdir -p sub/.git/hooks .ipython; for f in .bashrc sub/.git/hooks/pre-commit "
+             "sub/ok.txt result.csv $'n\\e]0;T\\a.txt' $'cod\\u202eexe.txt'; do "
+             "echo x > \"$f\"; done")
+    assert sorted(bash.collect(["*"])) == ["result.csv", "sub/ok.txt"]
+    assert sorted(bash.collect(["**"])) == ["result.csv", "sub/ok.txt"]
+    assert sorted(bash.collect([".*", "sub/.git/hooks/*"])) == [
+        ".bashrc", "sub/.git/hooks/pre-commit"]
+    assert bash.list_files() == [".bashrc", "result.csv", "sub/.git/hooks/pre-commit",
+                                 "sub/ok.txt"]  # a listing shows hidden names, as find does
 
 
 def test_links_out_of_the_working_directory_give_errors_not_files(bash: SandboxSession) -> None:

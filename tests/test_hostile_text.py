@@ -131,9 +131,10 @@ def test_mcp_text_results_are_cleaned() -> None:
     finally:
         sandbox.cleanup_all()
     shaped = shape_output(result)
-    assert shaped["output"] == SAFE_PRINTED and shaped["error"] == "e\n"
+    # An LLM reads it: plain text, not even colour (IPython's tracebacks would be noise).
+    assert shaped["output"] == " red\tx\b\n" and shaped["error"] == "e\n"
     error = shape_output(failed)["error"]
-    assert "EvilEvil" in error and only_safe(error)
+    assert "EvilEvil" in error and only_safe(error) and "\x1b" not in error
 
 
 def test_completions_are_cleaned(python: Any) -> None:

@@ -501,6 +501,33 @@ def test_input_is_answered_through_the_stdin_channel(python: Kernel) -> None:
     assert cell.text("stdout") == "hello Ada 6\n"
 
 
+def test_input_from_a_thread_after_its_cell_never_takes_the_next_cells_request(
+    python: Kernel,
+) -> None:
+    """A thread that calls input() after its cell ended reads end of input (there is no cell to
+    ask); the next cells run at once with their state, and their own input() is theirs."""
+    _, kc = python
+    asked: list[str] = []
+
+    def answer(msg: dict[str, Any]) -> None:
+        asked.append(msg["content"]["prompt"])
+        kc.input("mine")
+
+    assert_ok(execute(kc, "keep = 1\nimport threading, time\n"
+                          "def late():\n    time.sleep(0.5)\n"
+                          "    try:\n        print('thread got', repr(input('late? ')))\n"
+                          "    except EOFError as exc:\n        print('thread: EOF', exc)\n"
+                          "threading.Thread(target=late).start()",
+                      allow_stdin=True, stdin_hook=answer))
+    time.sleep(1.5)
+    started = time.monotonic()
+    cell = execute(kc, "print('next', keep)\nx = input('in cell: ')\nprint('cell got', x)",
+                   allow_stdin=True, stdin_hook=answer)
+    assert_ok(cell)
+    assert "next 1\ncell got mine\n" in cell.text("stdout")
+    assert asked == ["in cell: "] and time.monotonic() - started < 10
+
+
 def test_interrupt_ends_an_input_prompt(python: Kernel) -> None:
     km, kc = python
     assert_ok(execute(kc, "kept = 'still here'"))

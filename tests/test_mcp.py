@@ -368,3 +368,17 @@ async def test_plots_come_back_as_images_and_html_as_sanitized_text(tmp_path: Pa
         assert base64.b64decode(images[0].data)[:8] == b"\x89PNG\r\n\x1a\n"
         (html,) = result["html"]
         assert "<td>cell</td>" in html and "steal" not in html
+
+
+async def test_a_one_shot_call_returns_its_plots_as_images(tmp_path: Path) -> None:
+    """Without a session, plt.show() in a plain Python program still comes back as images."""
+    async with mcp_server(tmp_path) as server:
+        raw = await server.run(
+            language="python",
+            code="import matplotlib.pyplot as plt\nplt.plot([3, 1, 2])\nplt.figure()\n"
+                 "plt.plot([1])\nplt.show()\nprint('drawn')")
+        result = structured(raw)
+        assert result["output"] == "drawn\n" and result["images"] == 2
+        images = [block for block in raw.content if isinstance(block, ImageContent)]
+        assert len(images) == 2 and {image.mime_type for image in images} == {"image/png"}
+        assert all(base64.b64decode(image.data)[:8] == b"\x89PNG\r\n\x1a\n" for image in images)

@@ -20,6 +20,7 @@ from sandbox_kernel.cli.limit_options import (
     limits_from_args,
 )
 from sandbox_kernel.errors import SandboxError
+from sandbox_kernel.output_policy import terminal_text
 
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 124
@@ -59,9 +60,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _write(stream_name: str, text: str) -> None:
+    """The program's output as it comes; on a terminal, cleaned first (``terminal_text``: no
+    escape sequence but colour, no control character), so that a sandbox cannot clear the
+    screen, retitle it or write the clipboard (OSC 52). Into a pipe or a file it passes as is."""
     target = sys.stdout if stream_name == "stdout" else sys.stderr
+    if _is_terminal(target):
+        text = terminal_text(text)
     target.write(text)
     target.flush()
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _read_files(patterns: list[str], limits: Any) -> dict[str, bytes]:
@@ -125,9 +138,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         record = result.to_dict()
         record["files"] = {name: len(data) for name, data in sorted(result.files.items())}
+        record["displays"] = result.displays
         print(json.dumps(record, indent=2))
-    elif result.truncated:
-        print("sandbox-kernel: output was truncated at the per-stream cap", file=sys.stderr)
+    else:
+        if result.truncated:
+            print("sandbox-kernel: output was truncated at the per-stream cap", file=sys.stderr)
+        if result.displays:
+            print(f"sandbox-kernel: {len(result.displays)} display(s) not shown (--json "
+                  "includes them)", file=sys.stderr)
     if result.timed_out:
         print(f"sandbox-kernel: {result.describe_failure()}", file=sys.stderr)
         return EXIT_TIMEOUT

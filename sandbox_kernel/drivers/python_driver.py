@@ -25,7 +25,11 @@ import types
 BOOT_NONCE = sys.argv[-1]
 MAX_MESSAGE = int(sys.argv[-2]) if len(sys.argv) > 2 and sys.argv[-2].isdigit() else 4 << 20
 RICH = {"display": "display_data", "execute_result": "execute_result"}
-state = {"allow_stdin": False, "nonce": BOOT_NONCE, "loop": None, "error": None}
+state = {"allow_stdin": False, "nonce": BOOT_NONCE, "loop": None, "error": None,
+         "in_cell": False}
+# One input exchange at a time, and only while a cell runs: a thread that asks after its cell
+# ended would otherwise read the host's next request as its answer (and the next cell hang).
+input_lock = threading.Lock()
 requests = queue.Queue()
 
 
@@ -202,10 +206,14 @@ def block_interrupts(block):
 
 
 def request_input(prompt="", password=False):
-    if not state["allow_stdin"]:
-        raise EOFError("input() is not available: this frontend does not support stdin")
-    send({"type": "input", "prompt": str(prompt), "password": bool(password)})
-    verb, _, args, payload = read_request()
+    with input_lock:
+        if not state["in_cell"]:
+            raise EOFError("input() after its cell ended (a background thread): "
+                           "there is no cell to ask for it")
+        if not state["allow_stdin"]:
+            raise EOFError("input() is not available: this frontend does not support stdin")
+        send({"type": "input", "prompt": str(prompt), "password": bool(password)})
+        verb, _, args, payload = read_request()
     if verb != "input" or (args and args[0] == "0"):
         raise EOFError("no input was given")
     return payload.decode("utf-8", "replace")
@@ -577,6 +585,7 @@ def run_request(runner, payload, expressions=None):
     succeeded and send the results in ``done.user_expressions`` (``{}`` after a failure, as
     ipykernel does)."""
     status, error, results = 0, None, {}
+    state["in_cell"] = True
     try:
         block_interrupts(False)
         try:
@@ -591,6 +600,8 @@ def run_request(runner, payload, expressions=None):
         error = PlainRunner.error(exc)
     if error is not None:
         status = 130 if error["ename"] == "KeyboardInterrupt" else 1
+    with input_lock:  # a thread's exchange in progress ends first; later ones read end of input
+        state["in_cell"] = False
     send({"type": "flush"}, stream=2)
     done = {"type": "done", "status": status, "error": error,
             "execution_count": runner.execution_count, "peak_memory": peak_memory(),

@@ -4,7 +4,15 @@ import io
 import os
 import sys
 
-os.environ.pop("PYTHONPATH", None)
+# Only this directory leaves PYTHONPATH: the one-shot plots backend's (oneshot.sh) stays for
+# child Pythons, which inherit MPLBACKEND.
+_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+         if p and p != "/tmp/.sandbox-site"]
+if _path:
+    os.environ["PYTHONPATH"] = os.pathsep.join(_path)
+else:
+    os.environ.pop("PYTHONPATH", None)
+del _path
 sys.path[:] = [p for p in sys.path if p != "/tmp/.sandbox-site"]
 
 

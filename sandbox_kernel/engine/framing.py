@@ -56,22 +56,26 @@ class Frame:
 class FrameScanner:
     """Splits one stream (stdout or stderr of a driver) into ``Text`` and ``Frame`` items.
 
-    ``expected`` is the nonce (32 hex digits, ``str``) whose frames are wanted; frames with any
-    other nonce, or with none expected, are dropped and counted. It may be changed between
+    ``expected`` is the nonce (32 hex digits, ``str``) whose frames are wanted, and ``also`` a
+    second one (a one-shot run's display frames, ``drivers/PROTOCOL.md``); frames with any other
+    nonce, or with none expected, are dropped and counted. ``expected`` may be changed between
     ``feed`` calls (by another thread: a plain attribute, read once per frame header).
 
     Counters: ``dropped`` frames in all (``oversized`` of them were over ``max_message``,
     ``unexpected`` carried another nonce, ``unterminated`` lacked their final LF).
     """
 
-    def __init__(self, max_message: int, expected: str | None = None) -> None:
+    def __init__(
+        self, max_message: int, expected: str | None = None, also: str | None = None
+    ) -> None:
         if not 0 < max_message < 10**MAX_SIZE_DIGITS:
             raise ValueError(f"max_message must be between 1 and {10**MAX_SIZE_DIGITS - 1}")
         self.max_message = max_message
         self.expected = expected
+        self.also = also
         self.oversized = 0
         self.oversized_expected = 0
-        """Of ``oversized``, those with the expected nonce: a cell's own output it lost."""
+        """Of ``oversized``, those with the expected nonce (or ``also``): output it lost."""
         self.unexpected = 0
         self.unterminated = 0
         self._held = b""  # a possible header cut by the end of the previous chunk
@@ -138,9 +142,10 @@ class FrameScanner:
         self._await_lf = False
         if size > self.max_message:
             self.oversized += 1
-            self.oversized_expected += nonce == self.expected
+            self.oversized_expected += nonce == self.expected or (
+                self.also is not None and nonce == self.also)
             self._body = None
-        elif nonce != self.expected:
+        elif nonce != self.expected and (self.also is None or nonce != self.also):
             self.unexpected += 1
             self._body = None
         else:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox_kernel.output_policy import OutputBudget, OutputPolicy
+from sandbox_kernel.limits import format_size
+from sandbox_kernel.output_policy import NOTE_PREFIX, OutputBudget, OutputPolicy
 
 KINDS = ("display_data", "update_display_data", "execute_result", "clear_output")
 MAX_PAYLOAD_ITEMS = 16
@@ -69,6 +70,23 @@ def rich_output(message: dict[str, Any], budget: OutputBudget) -> RichOutput | N
         return RichOutput("clear_output", wait=safe.content.get("wait") is True)
     shown = safe.display
     return RichOutput(safe.msg_type, dict(shown.data), dict(shown.metadata), shown.display_id)
+
+
+def rejected_notes(
+    oversized: int, malformed: int, max_message: int, where: str = "this cell"
+) -> list[str]:
+    """The stderr notes (each ending in LF) for a cell's (or a one-shot run's: ``where``) own
+    driver messages that were dropped: ``oversized`` over ``max_message`` bytes
+    (``Limits.max_message``), ``malformed`` failing validation. Never silent: the user sees that
+    the output was not shown in full."""
+    notes = []
+    if oversized:
+        notes.append(f"{NOTE_PREFIX}a message over {format_size(max_message)} "
+                     f"from the sandbox was dropped ({oversized} in {where})\n")
+    if malformed:
+        notes.append(f"{NOTE_PREFIX}dropped {malformed} malformed message(s) from the "
+                     "sandbox\n")
+    return notes
 
 
 def police_bundle(

@@ -30,7 +30,8 @@ from sandbox_kernel.engine.hardening import (
     is_gvisor,
 )
 from sandbox_kernel.engine.lifecycle import STOP
-from sandbox_kernel.engine.protocol import new_nonce
+from sandbox_kernel.engine.protocol import new_nonce, parse_message
+from sandbox_kernel.engine.rich import POLICY, DisplayLog, rejected_notes, rich_output
 from sandbox_kernel.engine.streams import STDERR, STDOUT, CappedStream
 from sandbox_kernel.engine.warm_pool import FrameRouter, Launched, WarmPool
 from sandbox_kernel.engine.workspace import TransferError, Workspace
@@ -139,30 +140,48 @@ def one_shot_command(language: Language, runtime: str | None = None) -> list[str
     The code never appears on a command line or in a host file: it arrives on stdin after the
     container started, so the warm pool can start containers before the code is known. Under
     gVisor a Python program also gets ``drivers/whole_writes_site.py`` as its sitecustomize.
+    A Python program gets ``drivers/oneshot_plots.py`` as its default matplotlib backend, whose
+    ``show()`` sends figures as display frames (``drivers/PROTOCOL.md``, "One-shot runs").
     """
-    site = ""
-    if language.name == "python" and is_gvisor(runtime):
-        site = driver_text("whole_writes_site.py")
+    site = plots = ""
+    if language.name == "python":
+        plots = driver_text("oneshot_plots.py")
+        if is_gvisor(runtime):
+            site = driver_text("whole_writes_site.py")
     program = f"/tmp/.sandbox-cell{language.suffix}"
-    return ["sh", "-c", driver_text("oneshot.sh"), "sh", program, site, *language.interpreter]
+    return ["sh", "-c", driver_text("oneshot.sh"), "sh", program, site, plots,
+            *language.interpreter]
 
 
 class RunOutput:
-    """Collects a one-shot run's output: capped streams, live callbacks, and the exit markers.
+    """Collects a one-shot run's output: capped streams, live callbacks, the exit markers and
+    the displays.
 
-    The markers are frames of the driver protocol carrying the run's nonce, found by the same
-    linear, bounded ``FrameScanner`` as a session's replies; anything else is the program's output.
+    The markers are frames of the driver protocol carrying the run's nonce (``token``), which
+    only the wrapper knows; the displays are ``display`` frames on stdout carrying
+    ``display_token``, which the program knows (``drivers/oneshot_plots.py``), so they are
+    hostile: each is at most ``Limits.max_message`` bytes, validated (``parse_message``), and put
+    through the output policy with one ``OutputBudget`` per run, as a session cell's are; dropped
+    ones leave notes on stderr. Both are found by the same linear, bounded ``FrameScanner`` as a
+    session's replies; anything else is the program's output.
     """
 
     MAX_MARKER = 1024
-    """Largest exit marker accepted; a bigger frame is dropped unread."""
+    """Largest exit marker accepted; a bigger one is dropped."""
 
-    def __init__(self, nonce: str, limits: Limits, on_output: OutputCallback | None) -> None:
+    def __init__(self, token: str, limits: Limits, on_output: OutputCallback | None,
+                 display_token: str | None = None) -> None:
         self.streams = {STDOUT: CappedStream("stdout", limits.max_output),
                         STDERR: CappedStream("stderr", limits.max_output)}
-        self._scanners = {STDOUT: FrameScanner(self.MAX_MARKER, nonce),
-                          STDERR: FrameScanner(self.MAX_MARKER, nonce)}
+        cap = max(self.MAX_MARKER, limits.max_message) if display_token else self.MAX_MARKER
+        self._max_message = limits.max_message
+        self._token = token
+        self._scanners = {STDOUT: FrameScanner(cap, token, display_token),
+                          STDERR: FrameScanner(cap, token)}
         self._on_output = on_output
+        self._displays = DisplayLog()
+        self._budget = POLICY.budget()
+        self._malformed = 0
         self._statuses: dict[int, int] = {}
         self.oom_counted = False
         """The sandbox's cgroup counted an OOM kill (where the sandbox can read its cgroup)."""
@@ -177,7 +196,10 @@ class RunOutput:
             if isinstance(item, Text):
                 self._emit(stream_id, item.data)
                 continue
-            marker = _exit_marker(item.body)
+            if item.nonce != self._token:
+                self._display(item.body)
+                continue
+            marker = _exit_marker(item.body) if len(item.body) <= self.MAX_MARKER else None
             if marker is not None and stream_id not in self._statuses:
                 self._statuses[stream_id] = marker[0]
                 self.oom_counted = self.oom_counted or marker[1]
@@ -186,6 +208,18 @@ class RunOutput:
 
     def on_eof(self) -> None:
         self.settled.set()
+
+    def _display(self, body: bytes) -> None:
+        """One frame of the plots backend (``display`` only), through the output policy."""
+        message = parse_message(body)
+        if message is None or message["type"] != "display":
+            self._malformed += 1
+            return
+        output = rich_output(message, self._budget)
+        for note in self._budget.take_notes():
+            self._emit(STDERR, (note + "\n").encode())
+        if output is not None:
+            self._displays.add(output)
 
     def _emit(self, stream_id: int, data: bytes) -> None:
         stream = self.streams[stream_id]
@@ -203,6 +237,9 @@ class RunOutput:
             held = scanner.drain()
             if held:
                 self._emit(stream_id, held)
+        oversized = self._scanners[STDOUT].oversized_expected
+        for note in rejected_notes(oversized, self._malformed, self._max_message, "this run"):
+            self._emit(STDERR, note.encode())
         for stream in self.streams.values():
             tail = stream.flush()
             if tail and self._on_output is not None:
@@ -210,6 +247,7 @@ class RunOutput:
         result.stdout = self.streams[STDOUT].text()
         result.stderr = self.streams[STDERR].text()
         result.truncated = any(s.truncated for s in self.streams.values())
+        result.displays = self._displays.items
         return result
 
 
@@ -501,8 +539,9 @@ class DockerSandbox:
         rules = TransferRules.from_limits(limits)
         uploads = rules.check_files(files) if files else {}
         patterns = check_patterns(collect)
-        token = new_nonce()
-        output = RunOutput(token, limits, on_output)
+        token, display_token = new_nonce(), new_nonce()
+        output = RunOutput(token, limits, on_output,
+                           display_token if lang.name == "python" else None)
         key: PoolKey = (lang.name, self.image_for(lang), limits, self.runtime)
         launched: Launched | None = None
         try:
@@ -520,7 +559,8 @@ class DockerSandbox:
             started = time.monotonic()
             deadline = started + seconds
             keep = " keep" if patterns else ""
-            pump.send(f"{len(data)} {token}{keep}\n".encode() + data, seconds)
+            header = f"{len(data)} {token} {display_token} {limits.max_message}{keep}\n"
+            pump.send(header.encode() + data, seconds)
             exit_code = self._wait_for_exit(backend, container_id, output, deadline,
                                             exited=not patterns)
             elapsed = (time.monotonic() - started) * 1000.0

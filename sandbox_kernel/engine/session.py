@@ -41,6 +41,7 @@ from sandbox_kernel.engine.rich import (
     DisplayLog,
     payloads,
     police_bundle,
+    rejected_notes,
     rich_output,
 )
 from sandbox_kernel.engine.sandbox import OutputCallback, remove_container
@@ -53,7 +54,7 @@ from sandbox_kernel.files.names import check_name
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.languages import Language
 from sandbox_kernel.limits import Limits, MiB, format_size
-from sandbox_kernel.output_policy import NOTE_PREFIX, OutputBudget
+from sandbox_kernel.output_policy import OutputBudget
 from sandbox_kernel.result import ExecutionResult
 
 if TYPE_CHECKING:
@@ -726,15 +727,7 @@ class SandboxSession:
             self._show_notes(budget, streams[STDERR], on_output)
         oversized, invalid = (got - had for got, had in
                               zip(self._rejected_messages(), self._rejected_before, strict=True))
-        # Never silently: the user sees that the cell's output was not shown in full.
-        notes = []
-        if oversized:
-            notes.append(f"{NOTE_PREFIX}a message over {format_size(self.limits.max_message)} "
-                         f"from the sandbox was dropped ({oversized} in this cell)\n")
-        if invalid:
-            notes.append(f"{NOTE_PREFIX}dropped {invalid} malformed message(s) from the "
-                         "sandbox\n")
-        for note in notes:
+        for note in rejected_notes(oversized, invalid, self.limits.max_message):
             streams[STDERR].feed(note.encode())
             if on_output is not None:
                 on_output("stderr", note)

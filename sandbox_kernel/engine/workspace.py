@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from sandbox_kernel.errors import SandboxError
 from sandbox_kernel.files.archive import archive_cap, pack, unpack
-from sandbox_kernel.files.globs import has_magic, matches
+from sandbox_kernel.files.globs import has_magic, matches, selects
 from sandbox_kernel.files.names import check_name, is_inside
 from sandbox_kernel.files.rules import TransferRules
 from sandbox_kernel.limits import MiB
@@ -88,7 +88,8 @@ def parse_listing(data: bytes) -> list[Entry]:
 
 
 def select(entries: Sequence[Entry], patterns: Iterable[str]) -> list[Entry]:
-    """The regular files ``patterns`` (checked) name; a directory stands for the files below it.
+    """The regular files ``patterns`` (checked) bring (``files.globs.selects``: a directory
+    stands for the files below it, hidden names only where a pattern spells their dot).
 
     A pattern without glob characters that names a link or a special file raises
     ``TransferError``: naming a link never returns what it points to. Globs skip such entries.
@@ -96,15 +97,10 @@ def select(entries: Sequence[Entry], patterns: Iterable[str]) -> list[Entry]:
     chosen: dict[str, Entry] = {}
     for pattern in patterns:
         for entry in entries:
-            if not matches(pattern, entry.name):
-                continue
             if entry.kind == "f":
-                chosen.setdefault(entry.name, entry)
-            elif entry.kind == "d":
-                for inner in entries:
-                    if inner.kind == "f" and is_inside(inner.name, entry.name):
-                        chosen.setdefault(inner.name, inner)
-            elif not has_magic(pattern):
+                if selects(pattern, entry.name):
+                    chosen.setdefault(entry.name, entry)
+            elif entry.kind != "d" and not has_magic(pattern) and matches(pattern, entry.name):
                 what = "a symbolic link" if entry.kind == "l" else "not a regular file"
                 raise TransferError(f"{entry.name!r} is {what} in the sandbox; links are never "
                                     "followed")

@@ -39,7 +39,7 @@ from sandbox_kernel.mcp.files import (
     mcp_limits,
     shape_files,
 )
-from sandbox_kernel.output_policy import error_text, terminal_text
+from sandbox_kernel.output_policy import error_text, plain_text
 from sandbox_kernel.result import ExecutionResult
 
 MAX_LABEL = 200
@@ -143,16 +143,17 @@ class _NamedSession:
 def shape_output(result: ExecutionResult, session: str | None = None,
                  collected: bool = False, files_error: str | None = None) -> ExecOutput:
     """The tool result. An exception in a session cell is only in ``result.error``: the agent
-    reads ``error``, so its traceback is appended there, after whatever the cell wrote to stderr."""
-    error = terminal_text(result.stderr)
+    reads ``error``, so its traceback is appended there, after whatever the cell wrote to stderr.
+    Text is plain (``plain_text``): no escape sequence at all, colour included."""
+    error = plain_text(result.stderr)
     if result.error:
         lines = error_text("", "", result.error.get("traceback") or [
             f"{result.error.get('ename', 'Error')}: {result.error.get('evalue', '')}"])[2]
         if error and not error.endswith("\n"):
             error += "\n"
-        error += "\n".join(lines) + "\n"
+        error += plain_text("\n".join(lines)) + "\n"
     output: ExecOutput = {
-        "output": terminal_text(result.stdout),
+        "output": plain_text(result.stdout),
         "error": error,
         "exitCode": result.exit_code,
         "executionTime": round(result.execution_time, 1),
@@ -163,7 +164,7 @@ def shape_output(result: ExecutionResult, session: str | None = None,
     if session is not None:
         output["session"] = session
     if result.value is not None:
-        output["value"] = terminal_text(result.value)
+        output["value"] = plain_text(result.value)
     if result.notice:
         output["notice"] = result.notice
     if collected:

@@ -58,6 +58,12 @@ def test_every_other_escape_sequence_goes_whole() -> None:
         assert terminal_text(raw) == expected, repr(raw)
 
 
+def test_bidirectional_overrides_go() -> None:
+    """U+202E and friends reorder the text after them on screen ("Trojan Source")."""
+    text = "a\u202ecod.exe\u2066b\u2069\u202a\u202b\u202c\u202d\u2067\u2068 \u200e"
+    assert terminal_text(text) == "acod.exeb \u200e"  # a plain direction mark is harmless
+
+
 def test_lone_surrogates_are_replaced() -> None:
     assert terminal_text("a\ud800b") == "a\ufffd\ufffd\ufffdb"  # as valid_text does
 

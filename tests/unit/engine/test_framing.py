@@ -257,3 +257,16 @@ def test_time_per_mib_does_not_grow_with_the_stream() -> None:
         # factor is generous for a loaded machine; the absolute bound catches a slow constant.
         assert per_mib[large] < 4 * per_mib[small] + 0.01, (name, per_mib)
         assert per_mib[large] < 0.5, (name, per_mib)
+
+
+def test_a_second_nonce_is_accepted_and_any_third_one_dropped() -> None:
+    """``also``: a one-shot run's display frames carry a nonce of their own beside the run's."""
+    third = "0f" * 16
+    scanner = FrameScanner(MAX_MESSAGE, NONCE, also=OTHER)
+    items = list(scanner.feed(frame(b"1") + frame(b"2", OTHER) + frame(b"3", third) + b"t"))
+    assert [(item.nonce, item.body) for item in items if isinstance(item, Frame)] == [
+        (NONCE, b"1"), (OTHER, b"2")]
+    assert scanner.unexpected == 1
+    big = FrameScanner(8, NONCE, also=OTHER)
+    assert list(big.feed(frame(b"x" * 9, OTHER))) == []
+    assert (big.oversized, big.oversized_expected) == (1, 1)
