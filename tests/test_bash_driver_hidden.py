@@ -124,8 +124,8 @@ def test_a_cell_that_breaks_the_runner_fails_clearly_and_the_next_runs_fresh(
     broken = bash.run("echo never")
     assert broken.exit_code != 0 and broken.state_lost  # never a false success
     assert "never" not in broken.stdout
-    assert "sandbox-kernel: this cell did not run: an earlier cell disabled or redefined a " \
-        "builtin that runs cells" in broken.stderr
+    assert "sandbox-kernel: this cell did not run" in broken.stderr
+    assert "disabled or redefined a builtin the runner uses (builtin, source, cd" in broken.stderr
     fresh = bash.run('echo "fresh [${kept-}]"')
     assert fresh.stdout == "fresh []\n" and fresh.exit_code == 0
     assert fresh.notice is not None and "state from earlier cells was lost" in fresh.notice
@@ -165,3 +165,71 @@ def test_a_syntax_error_on_the_first_line_quotes_the_users_line_only(
     bash.run("}; touch /tmp/injected; f() {")
     after = bash.run("pwd; [[ -e /tmp/injected ]] && echo present || echo absent")
     assert after.stdout == "/tmp\nabsent\n"
+
+
+def test_aliases_expand_in_posix_mode_and_after_it(bash: SandboxSession) -> None:
+    assert bash.run("alias hi='echo ALIASED'; set -o posix").exit_code == 0
+    result = bash.run("hi one\nhi two")
+    assert (result.exit_code, result.stdout) == (0, "ALIASED one\nALIASED two\n"), result.stderr
+    assert bash.run("set +o posix").exit_code == 0
+    result = bash.run("hi three\nhi four")
+    assert (result.exit_code, result.stdout) == (0, "ALIASED three\nALIASED four\n"), result.stderr
+    # The user's own `shopt -u expand_aliases` sticks (in and out of posix mode).
+    assert bash.run("shopt -u expand_aliases").exit_code == 0
+    result = bash.run("hi five")
+    assert result.exit_code == 127 and "hi: command not found" in result.stderr
+    assert bash.run("set -o posix").exit_code == 0
+    result = bash.run("shopt expand_aliases; hi six")
+    assert result.stdout.split() == ["expand_aliases", "off"]
+    assert "command not found" in result.stderr
+
+
+def test_interrupt_after_trap_reset_keeps_the_shell(bash: SandboxSession) -> None:
+    assert bash.run("k=kept; trap - INT").exit_code == 0
+    threading.Timer(1.5, bash.interrupt).start()
+    result = bash.run("sleep 20; echo not-reached")
+    assert result.exit_code == 130 and result.interrupted and not result.state_lost
+    assert "not-reached" not in result.stdout
+    assert bash.run("echo k=$k").stdout == "k=kept\n"
+    # A user's own INT trap holds for the cell that set it.
+    threading.Timer(1.5, bash.interrupt).start()
+    result = bash.run("trap 'echo caught' INT; sleep 20; echo after")
+    assert "caught" in result.stdout and "after" in result.stdout and not result.state_lost
+
+
+@pytest.mark.parametrize(
+    "cell", ["readonly OLDPWD", "readonly PWD", "cd /tmp; readonly OLDPWD PWD",
+             "set -eu; readonly OLDPWD", "set -eu; unset OLDPWD; readonly OLDPWD"])
+def test_readonly_directories_do_not_break_the_runner(bash: SandboxSession, cell: str) -> None:
+    assert bash.run("k=kept; " + cell).exit_code == 0
+    for _ in range(2):
+        result = bash.run("echo k=$k; pwd")
+        assert result.exit_code == 0 and not result.state_lost, result.stderr
+        assert result.stdout.startswith("k=kept\n/") and "/dev/shm" not in result.stdout
+        assert result.stderr == ""
+
+
+def test_a_tiny_descriptor_limit_names_the_cause(bash: SandboxSession) -> None:
+    bash.run("ulimit -n 6")
+    result = bash.run("echo k=$k")
+    assert result.exit_code != 0 and "k=" not in result.stdout
+    assert "resource limit" in result.stderr and "ulimit" in result.stderr, result.stderr
+
+
+def test_a_deleted_working_directory_never_runs_cells_in_the_runners_directory(
+        bash: SandboxSession) -> None:
+    assert bash.run("mkdir /tmp/q; cd /tmp/q; rmdir /tmp/q").exit_code == 0
+    result = bash.run("pwd; echo data > out.txt; echo written")
+    assert "/dev/shm" not in result.stdout
+    assert result.stdout == "/workspace\nwritten\n", result.stdout
+    assert "/tmp/q" in result.stderr and "sandbox-kernel:" in result.stderr
+    assert bash.run("ls /dev/shm").stdout.split().count("out.txt") == 0
+
+
+def test_control_bytes_in_directory_names_keep_the_marker(bash: SandboxSession) -> None:
+    name = "/tmp/x\x1ey\x1fz\nw"
+    result = bash.run("mkdir \"$(printf '/tmp/x\\036y\\037z\\nw')\"; cd /tmp/x*y*z*; cd /; "
+                      "cd /tmp/x*y*z*")
+    assert result.exit_code == 0, result.stderr
+    result = bash.run('printf "%s|%s" "$PWD" "$OLDPWD"; printf "|%s" "$(pwd)"')
+    assert result.stdout == f"{name}|/|{name}", repr(result.stdout)

@@ -3,6 +3,7 @@ through jupyter_client, cells run in a real container."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -100,3 +101,22 @@ def test_messages_name_bash_and_the_cells_own_line(bash: Kernel) -> None:
     cell = execute(kc, "echo x )")
     assert cell.text("stderr").startswith("bash: line 1: syntax error near unexpected token")
     assert execute(kc, "pwd; shopt -p sourcepath").text("stdout") == "/tmp\nshopt -s sourcepath\n"
+
+
+def test_an_interrupted_read_reports_the_interrupt(bash: Kernel) -> None:
+    km, kc = bash
+    execute(kc, "kept=yes")
+
+    def interrupt(msg: dict[str, Any]) -> None:  # the input request is left unanswered
+        threading.Timer(1.0, km.interrupt_kernel).start()
+
+    cell = execute(kc, 'read v; echo "after-read $?"', allow_stdin=True, stdin_hook=interrupt,
+                   timeout=30)
+    assert cell.content["status"] == "error" and cell.content["ename"] == "KeyboardInterrupt"
+    assert "exit status 130" in cell.content["evalue"], cell.content["evalue"]
+    assert "state was kept" in cell.content["evalue"]
+    assert "after-read" not in cell.text("stdout")
+    # The state is kept and the next read gets its own answer.
+    cell = execute(kc, 'read v; echo "[$kept] [$v]"', allow_stdin=True,
+                   stdin_hook=lambda msg: kc.input("fresh"))
+    assert cell.text("stdout") == "[yes] [fresh]\n", cell.outputs

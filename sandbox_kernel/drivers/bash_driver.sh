@@ -13,16 +13,20 @@
 #   and dropped here.
 #
 # A cell is written to /dev/shm/bash and the user shell gets three lines (the runner):
-#   \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin cd /dev/shm && \builtin source bash <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
-#   (( RS SEQ US $? US $- US ${PWD-} US ... RS )) 2>/proc/SUP/fd/EVENTS || ((1))
+#   \builtin trap -- 'INT TRAP' INT; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt -s expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
+#   (( RS SEQ US $? US $- US ${PWD+${PWD@Q}} US ... RS )) 2>/proc/SUP/fd/EVENTS || ((1))
 #   \exec </dev/null >/proc/SUP/fd/EVENTS 2>&1
 # `source bash` from /dev/shm makes bash's messages read `bash: line N:` (N the cell's own line);
 # the redirections on `source` give the cell the container's stdout and stderr and its stdin, and
 # are undone when it ends (`exec >/dev/null` silences its own cell only); they are paths, so a
-# cell that closes descriptors cannot take them away. The cell's first line begins with a prefix
-# that truncates /dev/shm/bash (the proof that the real `source` read the cell), goes back to the
-# user's directory, OLDPWD, posix mode and sourcepath, then turns verbose and xtrace back on: the
-# cell's commands are traced, the runner's are not. The second line is the marker (__sk_marker):
+# cell that closes descriptors cannot take them away. The SIGINT trap is set again and
+# expand_aliases put back to the user's setting (from the last marker; -u if they turned it off)
+# before every cell; `cd` is checked with `-ef` because it moves but fails when PWD or OLDPWD is
+# readonly (with errexit on, that failure would end the shell: the runner turns it off). The
+# cell's first line begins with a prefix that truncates /dev/shm/bash (the proof that the real
+# `source` read the cell), goes back to the user's directory, OLDPWD, posix mode and sourcepath,
+# then turns errexit, verbose and xtrace back on: the cell's commands are traced, the runner's
+# are not. The second line is the marker (__sk_marker):
 # its error message tells the supervisor the cell's end, status, options and directories. The
 # third puts back the shell's own descriptors if the cell closed the saved copies.
 #
@@ -31,8 +35,9 @@
 # interactive one loses `line N` in its messages): on SIGINT it sets a DEBUG trap that returns
 # 130 from the sourced cell and every function, removed before the next cell. BASH_SOURCE and
 # BASH_LINENO show the sourced cell ("bash") under the command pipe ("/dev/stdin"). A cell that
-# redefines `builtin` or disables `source` or `cd` leaves the runner unable to run the next cell:
-# that cell fails with a clear error and the sandbox is replaced, never a false success.
+# redefines `builtin`, disables `source` or `cd`, or sets `ulimit -n` too low for the runner's
+# redirections leaves the runner unable to run the next cell: that cell fails with an error naming
+# these causes and the sandbox is replaced, never a false success.
 #
 # The protocol uses builtins only: a cell can leave an environment that no external program could
 # start with (E2BIG).
@@ -231,14 +236,16 @@ __sk_await() {
 }
 # The marker line (__sk_m) of the next exchange (__sk_seq): an arithmetic command whose
 # expression is not one (it begins with RS), so bash's error message, sent to the event pipe,
-# carries the fields: status, options, directory, OLDPWD (set?, value) and the ends of the option
-# lists (sourcepath and posix are what is needed). `((` is a keyword: no function, alias or
+# carries the fields: status, options, directory, OLDPWD (set?, value), the shopt list and the end
+# of the set -o list (posix is what is needed). The directories come quoted by bash (`${PWD@Q}`:
+# `'...'`, or `$'...'` with escapes for control characters), so no byte of a directory name (RS,
+# US, a newline) can end a field; the supervisor passes them back to the user shell as they are. `((` is a keyword: no function, alias or
 # `enable -n` reaches it; it works with errexit, nounset and in posix mode; and it costs no file
 # lookup (a failing redirection costs milliseconds under gVisor).
 __sk_seq=0
 __sk_marker() {
   (( ++__sk_seq ))
-  __sk_m='(( '$'\036'$__sk_seq$'\037''$?'$'\037''$-'$'\037''${PWD-}'$'\037''${OLDPWD+1}'$'\037''${OLDPWD-}'$'\037''${BASHOPTS#*promptvars}'$'\037''${SHELLOPTS#*interactive-comments}'$'\036'' )) 2>/proc/'$$'/fd/'$__sk_ev' || ((1))'$'\n'
+  __sk_m='(( '$'\036'$__sk_seq$'\037''$?'$'\037''$-'$'\037''${PWD+${PWD@Q}}'$'\037''${OLDPWD+1}'$'\037''${OLDPWD+${OLDPWD@Q}}'$'\037''${BASHOPTS-}'$'\037''${SHELLOPTS#*interactive-comments}'$'\036'' )) 2>/proc/'$$'/fd/'$__sk_ev' || ((1))'$'\n'
 }
 # Send lines to the user shell.
 __sk_tell() {
@@ -259,10 +266,13 @@ __sk_query() {
   __sk_await "$__sk_seq"
   __sk_said=${__sk_said%"${__sk_said##*$'\n'}"}  # bash's "NAME: line N: ((: " ends it
 }
+# The user shell's SIGINT trap, set at its start and again by every runner (a cell's `trap - INT`
+# or its own INT trap holds for that cell only).
 __sk_q="'"
-__sk_marker
-__sk_tell $'\\exec 0</dev/null; BASH_ARGV0=bash; \\builtin set -T; \\builtin shopt -s expand_aliases\n'"\\builtin trap $__sk_q{ \\builtin trap $__sk_q\\$__sk_q$__sk_q{ (( \${#BASH_SOURCE[@]} > 1 )) && \\builtin return 130; } 2>/dev/null$__sk_q\\$__sk_q$__sk_q DEBUG; } 2>/dev/null$__sk_q INT"$'\n'"$__sk_m"
+__sk_inttrap="\\builtin trap -- $__sk_q{ \\builtin trap $__sk_q\\$__sk_q$__sk_q{ (( \${#BASH_SOURCE[@]} > 1 )) && \\builtin return 130; } 2>/dev/null$__sk_q\\$__sk_q$__sk_q DEBUG; } 2>/dev/null$__sk_q INT"
 builtin unset __sk_q
+__sk_marker
+__sk_tell $'\\exec 0</dev/null; BASH_ARGV0=bash; \\builtin set -T; \\builtin shopt -s expand_aliases\n'"$__sk_inttrap"$'\n'"$__sk_m"
 __sk_await "$__sk_seq"
 __sk_state
 [[ -d /dev/shm && -w /dev/shm ]] || __sk_fail "/dev/shm is not writable"
@@ -331,18 +341,25 @@ __sk_inspect() {
 }
 # The restoring prefix of a cell's first line (see the top of this file), from the last marker.
 __sk_prefix() {
-  local p q
-  builtin printf -v q '%q' "$__sk_pwd"
-  p='>|/dev/shm/bash; \builtin cd -- '$q' || ((1)); '
-  if [[ -n $__sk_had_old ]]; then builtin printf -v q '%q' "$__sk_oldpwd"; p+='OLDPWD='$q'; '
-  else p+='\builtin unset OLDPWD; '; fi
-  [[ :$__sk_setopts: == *:posix:* ]] && p+='\builtin set -o posix; '
+  local p q=$__sk_pwd
+  # Back to the user's directory (quoted by bash in the marker); `cd` still moves when PWD or
+  # OLDPWD is readonly (and then fails), hence the test. A directory that is gone (or no longer
+  # accessible) cannot be entered again: the cell runs in /workspace (else /), with a note.
+  p='>|/dev/shm/bash; { \builtin cd -- '$q'; [[ '$q' -ef . ]]; } 2>/dev/null || { { \builtin cd /workspace || \builtin cd /; } 2>/dev/null; \builtin printf "sandbox-kernel: the working directory %s no longer exists (or is not accessible): this cell runs in %s\n" '$q' "$PWD" >&2; }; '
+  # `declare`, not an assignment: a readonly OLDPWD fails it without aborting the line
+  if [[ -n $__sk_had_old ]]; then p+='\builtin declare -g OLDPWD='$__sk_oldpwd' 2>/dev/null || ((1)); '
+  else p+='\builtin unset OLDPWD 2>/dev/null || ((1)); '; fi
+  if [[ :$__sk_setopts: == *:posix:* ]]; then
+    p+='\builtin set -o posix; '  # which turns expand_aliases on
+    [[ :$__sk_opts: == *:expand_aliases:* ]] || p+='\builtin shopt -u expand_aliases; '
+  fi
   [[ :$__sk_opts: == *:sourcepath:* ]] && p+='\builtin shopt -s sourcepath; '
   # verbose echoes lines as they are read: the first was read before `set -v` ran
   if [[ $__sk_flags == *v* ]]; then
     p+='\builtin set -v; '
     if [[ -n $1 ]]; then builtin printf -v q '%q' "${1%%$'\n'*}"; p+='\builtin printf "%s\n" '$q' >&2; '; fi
   fi
+  [[ $__sk_flags == *e* ]] && p+='\builtin set -e; '  # off in the runner: see __sk_cell
   [[ $__sk_flags == *x* ]] && p+='\builtin set -x; '
   __sk_pre=$p
 }
@@ -369,8 +386,12 @@ __sk_line1_invalid() {
 # __sk_entered says whether the real `source` read it.
 __sk_cell() {
   builtin printf '%s' "$1" 2>/dev/null >| /dev/shm/bash || __sk_fail "cannot write the cell to /dev/shm"
+  # errexit is off until the prefix has moved back: with it, `cd` exits the shell when it cannot
+  # set a readonly PWD or OLDPWD (even on the left of `||`).
+  local aliases=-u
+  [[ :$__sk_opts: == *:expand_aliases:* ]] && aliases=-s
   __sk_marker
-  __sk_tell '\builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin cd /dev/shm && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
+  __sk_tell "$__sk_inttrap"'; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt '$aliases' expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
   __sk_await "$__sk_seq"
   __sk_state
   __sk_entered=
@@ -399,12 +420,12 @@ while __sk_read; do
       __sk_oldpwd=${__sk_before[3]} __sk_opts=${__sk_before[4]} __sk_setopts=${__sk_before[5]}
       __sk_prefix ''
       __sk_cell "$__sk_pre" /dev/null
-      [[ -n $__sk_entered ]] || __sk_fail "this cell did not run: an earlier cell disabled or redefined a builtin that runs cells (builtin, source, cd)"
+      [[ -n $__sk_entered ]] || __sk_fail "this cell did not run: the shell could not start it any more; likely causes: an earlier cell disabled or redefined a builtin the runner uses (builtin, source, cd, shopt, set, trap) or set a resource limit too low for it (ulimit -n: the runner opens descriptors; ulimit -u, -v)"
     fi
     [[ $__sk_flags == *[xv]* ]] && __sk_query '>/dev/null'  # the trace of the runner is read now, not with the next request
-    if [[ -z $__sk_pwd ]]; then  # the cell unset PWD: the shell still knows where it is
+    if [[ -z $__sk_pwd || $__sk_pwd == "''" ]]; then  # PWD unset or empty: the shell still knows
       __sk_query '\builtin pwd'
-      __sk_pwd=${__sk_said%$'\n'}
+      builtin printf -v __sk_pwd '%q' "${__sk_said%$'\n'}"
     fi
     __sk_payload= __sk_pre=
     __sk_send 2 '{"type":"flush"}'

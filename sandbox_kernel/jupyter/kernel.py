@@ -203,17 +203,20 @@ class SandboxKernel(SandboxSettings, Kernel):
             serial = self._running_cell
             again = serial is not None and self._interrupted.is_set()
         self._interrupted.set()
-        self._cancel_input.set()
         runner = self.runner
+        if runner is not None and not again:
+            # SIGINT before the pending input request is given up: a read that was waiting for
+            # the answer is interrupted (Bash `read`: status 130, Python: KeyboardInterrupt),
+            # not ended by the end of input that giving up sends (status 1, EOFError).
+            await asyncio.to_thread(runner.interrupt)
+        self._cancel_input.set()
         if runner is not None:
             if again:
                 await asyncio.to_thread(self._escalate, serial)
-            else:
-                await asyncio.to_thread(runner.interrupt)
-                if serial is not None:
-                    timer = threading.Timer(STOP.grace, self._escalate, (serial,))
-                    timer.daemon = True
-                    timer.start()
+            elif serial is not None:
+                timer = threading.Timer(STOP.grace, self._escalate, (serial,))
+                timer.daemon = True
+                timer.start()
         self._session().send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     def _escalate(self, serial: int | None) -> None:
