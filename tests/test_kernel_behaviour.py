@@ -16,10 +16,10 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-import docker
 import kernel_support
 import pytest
 from docker_support import docker_api as connect
+from docker_support import exists
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 from kernel_support import Cell, execute, running_kernel, wait_for_reply, wait_for_stream
@@ -59,14 +59,6 @@ def container_of(cell: Cell) -> str:
     container_id = cell.metadata["sandbox"]["container_id"]
     assert container_id, f"no container in {cell.metadata}"
     return str(container_id)
-
-
-def exists(api: Any, container_id: str) -> bool:
-    try:
-        api.inspect_container(container_id)
-    except docker.errors.NotFound:
-        return False
-    return True
 
 
 def wait_until_gone(api: Any, container_id: str, timeout: float = 15) -> bool:
@@ -652,10 +644,7 @@ def test_killed_kernel_leaves_nothing_without_a_janitor(api: Any) -> None:
         process = km.provisioner.process  # type: ignore[union-attr]
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
-        deadline = time.monotonic() + 10
-        while exists(api, orphan) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not exists(api, orphan)
+        assert wait_until_gone(api, orphan, 10)
 
 
 def test_sigterm_removes_the_container(api: Any) -> None:

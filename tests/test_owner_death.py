@@ -21,9 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
-from docker_support import docker_api, find_ours
+from docker_support import docker_api, exists, find_ours
 from kernel_support import execute, running_kernel, wait_for_stream
 
 from sandbox_kernel.engine import ownership
@@ -61,15 +60,6 @@ def owner_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         stand_in.kill()
         stand_in.wait()
-
-
-def exists(api: Any, container_id: str) -> bool:
-    """Whether Docker still has the container, in any state (``docker ps -a``)."""
-    try:
-        api.inspect_container(container_id)
-    except docker.errors.NotFound:
-        return False
-    return True
 
 
 def auto_removed(api: Any, container_id: str, owner: str) -> bool:
