@@ -52,11 +52,11 @@ def test_is_complete_parses_without_running(bash: Kernel) -> None:
 def test_shell_options_and_redirections_stay_in_their_cell(bash: Kernel) -> None:
     _, kc = bash
     cell = execute(kc, "set -x\necho traced")
-    # Sourced cells trace at one level of indirection ("++"), like any sourced file.
-    assert cell.text("stderr") == "++ echo traced\n"
+    # One level of indirection ("+"), as bash reading a script traces.
+    assert cell.text("stderr") == "+ echo traced\n"
     cell = execute(kc, "echo again")
     assert cell.text("stdout") == "again\n"
-    assert cell.text("stderr") == "++ echo again\n"  # the user's trace, none of the driver's
+    assert cell.text("stderr") == "+ echo again\n"  # the user's trace, none of the driver's
     execute(kc, "set +x; set -v")
     cell = execute(kc, "echo shown")
     assert cell.text("stderr") == "echo shown\n"

@@ -103,6 +103,23 @@ def test_bash_interrupt_stops_the_cell_and_keeps_state(sandbox: DockerSandbox) -
         assert bash.run("echo $kept").stdout == "yes\n"
 
 
+def test_a_late_answer_to_an_interrupted_read_does_not_feed_the_next_cell(
+    sandbox: DockerSandbox,
+) -> None:
+    """The answer (here end of input) that comes after its cell was interrupted belongs to that
+    cell: the next cell's read asks again and gets its own answer."""
+    with sandbox.session("bash") as bash:
+        def stall(prompt: str, password: bool) -> str | None:
+            interrupt_soon(bash, 0.5)
+            time.sleep(2.5)  # the cell ends while its caller still thinks
+            return None
+
+        result = bash.execute('read v; echo "after-read $?"', 30, on_input=stall)
+        assert result.exit_code == 130 and result.stdout == ""
+        fresh = bash.execute('read v; echo "[$v]"', 30, on_input=lambda p, pw: "fresh")
+        assert fresh.stdout == "[fresh]\n", (fresh.stdout, fresh.stderr)
+
+
 def test_node_interrupt_breaks_loops_and_pending_promises(sandbox: DockerSandbox) -> None:
     with sandbox.session("node") as node:
         node.run("var kept = 'yes'")

@@ -117,10 +117,13 @@ __sk_input_server() {
     IFS= builtin read -r -t 0.05 -u "$__sk_nap" _
     __sk_reader_waiting "$ino" || continue
     __sk_send 1 '{"type":"input","prompt":"","password":false}'
-    IFS= builtin read -r -u "$__sk_ans" line || return
-    IFS=' ' builtin read -r verb nonce size given <<< "$line"
-    text=
-    if (( size > 0 )); then IFS= builtin read -r -d '' -N "$size" -u "$__sk_ans" text || return; fi
+    nonce=
+    until [[ $nonce == "$__sk_nonce" ]]; do  # an answer to an earlier cell's request is dropped
+      IFS= builtin read -r -u "$__sk_ans" line || return
+      IFS=' ' builtin read -r verb nonce size given <<< "$line"
+      text=
+      if (( size > 0 )); then IFS= builtin read -r -d '' -N "$size" -u "$__sk_ans" text || return; fi
+    done
     [[ $given == 1 ]] || return  # end of input: the write end closes with this process
     builtin printf '%s\n' "$text" >&"$__sk_pw"
   done
@@ -271,10 +274,22 @@ __sk_query() {
 __sk_q="'"
 __sk_inttrap="\\builtin trap -- $__sk_q{ \\builtin trap $__sk_q\\$__sk_q$__sk_q{ (( \${#BASH_SOURCE[@]} > 1 )) && \\builtin return 130; } 2>/dev/null$__sk_q\\$__sk_q$__sk_q DEBUG; } 2>/dev/null$__sk_q INT"
 builtin unset __sk_q
+# The glue (a loadable builtin of the bash image, recipes/bash/sandbox_kernel_glue.c): when the
+# user shell loads it, cells run through `source --sandbox-kernel-cell`; else (an image without
+# it) through the shell-only runner, which needs `set -T` and a visible SIGINT trap.
 __sk_marker
-__sk_tell $'\\exec 0</dev/null; BASH_ARGV0=bash; \\builtin set -T; \\builtin shopt -s expand_aliases\n'"$__sk_inttrap"$'\n'"$__sk_m"
+__sk_tell $'\\exec 0</dev/null; BASH_ARGV0=bash; \\builtin shopt -s expand_aliases\n\\builtin enable -f /usr/local/lib/sandbox-kernel/bash-glue.so trap 2>/dev/null\n'"$__sk_m"
 __sk_await "$__sk_seq"
 __sk_state
+__sk_glued=
+if [[ $__sk_st == 0 ]]; then
+  __sk_glued=1
+else
+  __sk_marker
+  __sk_tell $'\\builtin set -T\n'"$__sk_inttrap"$'\n'"$__sk_m"
+  __sk_await "$__sk_seq"
+  __sk_state
+fi
 [[ -d /dev/shm && -w /dev/shm ]] || __sk_fail "/dev/shm is not writable"
 
 # complete: the word before the cursor against the live shell (compgen): variables after `$`,
@@ -391,12 +406,22 @@ __sk_cell() {
   local aliases=-u
   [[ :$__sk_opts: == *:expand_aliases:* ]] && aliases=-s
   __sk_marker
+  if [[ -n $__sk_glued ]]; then
+    # the glue sets the cell's options e, v and x (off while the runner line runs) and `$?`
+    __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/}"' <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
+    __sk_await "$__sk_seq"
+    __sk_state
+    __sk_entered=
+    [[ -s /dev/shm/bash ]] || __sk_entered=1
+    return
+  fi
   __sk_tell "$__sk_inttrap"'; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt '$aliases' expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
   __sk_await "$__sk_seq"
   __sk_state
   __sk_entered=
   [[ -s /dev/shm/bash ]] || __sk_entered=1
 }
+__sk_broken="this cell did not run: the shell could not start it any more; likely causes: an earlier cell disabled or redefined a builtin the runner uses (builtin, source, cd, shopt, set, trap) or set a resource limit too low for it (ulimit -n: the runner opens descriptors; ulimit -u, -v)"
 __sk_send 1 "{\"type\":\"ready\",\"pid\":$$,\"version\":\"$BASH_VERSION\"}"
 while __sk_read; do
   if [[ $__sk_verb == run ]]; then
@@ -405,13 +430,19 @@ while __sk_read; do
     __sk_input_start "$__sk_rest"
     __sk_stdin=/dev/null
     [[ -n $__sk_cin ]] && __sk_stdin=/proc/$$/fd/$__sk_cin
-    __sk_prefix "$__sk_payload"
-    __sk_line1_invalid "$__sk_payload" && __sk_pre=
+    __sk_pre=
+    if [[ -z $__sk_glued ]]; then
+      __sk_prefix "$__sk_payload"
+      __sk_line1_invalid "$__sk_payload" && __sk_pre=
+    fi
     __sk_before=("$__sk_flags" "$__sk_pwd" "$__sk_had_old" "$__sk_oldpwd" "$__sk_opts" "$__sk_setopts")
     __sk_cell "$__sk_pre$__sk_payload" "$__sk_stdin"
     __sk_input_stop
     __sk_status=$__sk_st
-    if [[ -z $__sk_entered ]]; then
+    if [[ -z $__sk_entered && -n $__sk_glued ]]; then
+      (( __sk_status )) || __sk_status=1
+      __sk_fail "$__sk_broken"
+    elif [[ -z $__sk_entered ]]; then
       # Line 1 did not run (a syntax error there: nothing of the cell ran), or the runner no
       # longer works (a cell redefined `builtin`, disabled `source`...). An empty cell tells
       # which, and puts the user's directory and options back.
@@ -420,10 +451,17 @@ while __sk_read; do
       __sk_oldpwd=${__sk_before[3]} __sk_opts=${__sk_before[4]} __sk_setopts=${__sk_before[5]}
       __sk_prefix ''
       __sk_cell "$__sk_pre" /dev/null
-      [[ -n $__sk_entered ]] || __sk_fail "this cell did not run: the shell could not start it any more; likely causes: an earlier cell disabled or redefined a builtin the runner uses (builtin, source, cd, shopt, set, trap) or set a resource limit too low for it (ulimit -n: the runner opens descriptors; ulimit -u, -v)"
+      [[ -n $__sk_entered ]] || __sk_fail "$__sk_broken"
+    fi
+    # Leaving posix mode turns alias expansion off in a non-interactive bash; the kernel's shell
+    # keeps it, as an interactive one does. (BASHOPTS does not show that change, but does show a
+    # user's own `shopt -u expand_aliases`, which sticks.)
+    if [[ -n $__sk_glued && :${__sk_before[5]}: == *:posix:* && :$__sk_setopts: != *:posix:* \
+          && :$__sk_opts: == *:expand_aliases:* ]]; then
+      __sk_query '\builtin shopt -s expand_aliases'
     fi
     [[ $__sk_flags == *[xv]* ]] && __sk_query '>/dev/null'  # the trace of the runner is read now, not with the next request
-    if [[ -z $__sk_pwd || $__sk_pwd == "''" ]]; then  # PWD unset or empty: the shell still knows
+    if [[ -z $__sk_glued && ( -z $__sk_pwd || $__sk_pwd == "''" ) ]]; then  # PWD unset or empty: the shell still knows
       __sk_query '\builtin pwd'
       builtin printf -v __sk_pwd '%q' "${__sk_said%$'\n'}"
     fi
