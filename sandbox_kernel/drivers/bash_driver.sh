@@ -90,8 +90,11 @@ exec {__sk_in}< <(__sk_forward <&0 & :) </dev/null
 # (or readv/pread) on that pipe, which /proc/PID/syscall and /proc/PID/fdinfo tell, and nothing
 # it wrote is left unread, it sends an `input` message and writes the answer (plus a newline) to
 # the pipe, or closes it for end of input. This works for the `read` builtin and for any program
-# the cell starts. gVisor has no /proc/PID/syscall: there, and when the frontend does not allow
-# stdin, cells read /dev/null (end of input at once).
+# the cell starts. gVisor has no /proc/PID/syscall: there the cell reads /dev/null, and the glue's
+# `read` builtin (recipes/bash/sandbox_kernel_glue.c) asks instead: it writes a line to a
+# notification pipe, on which the server waits, and reads the answers' pipe in place of /dev/null
+# (other programs read end of input). When the frontend does not allow stdin, cells read
+# /dev/null (end of input at once).
 __sk_input_ok=
 [[ -r /proc/self/syscall ]] && __sk_input_ok=1
 __sk_reader_waiting() {
@@ -114,8 +117,12 @@ __sk_input_server() {
   while builtin read -r k v; do [[ $k == ino: ]] && ino=$v; done < "/proc/self/fdinfo/$__sk_pr"
   \exec {__sk_pr}<&-
   while :; do
-    IFS= builtin read -r -t 0.05 -u "$__sk_nap" _
-    __sk_reader_waiting "$ino" || continue
+    if [[ -n $__sk_nfy ]]; then
+      IFS= builtin read -r -u "$__sk_nfy" _ || return  # a `read` of the glue's asks
+    else
+      IFS= builtin read -r -t 0.05 -u "$__sk_nap" _
+      __sk_reader_waiting "$ino" || continue
+    fi
     __sk_send 1 '{"type":"input","prompt":"","password":false}'
     nonce=
     until [[ $nonce == "$__sk_nonce" ]]; do  # an answer to an earlier cell's request is dropped
@@ -129,21 +136,31 @@ __sk_input_server() {
   done
 }
 # Prepare the cell's stdin (fd __sk_cin) and start its input server; __sk_ipid is the server's.
+# With the glue's `read` (no /proc/PID/syscall), __sk_hook gets the two paths its runner passes.
 __sk_input_start() {
   local rw pid
-  __sk_ipid= __sk_cin=
-  if [[ $1 != 1 || -z $__sk_input_ok ]]; then return; fi
+  __sk_ipid= __sk_cin= __sk_pr= __sk_nfy= __sk_hook=
+  [[ $1 == 1 ]] || return
+  if [[ -z $__sk_input_ok ]]; then
+    [[ -n $__sk_glued ]] || return
+    \exec {__sk_nfy}<> <(:)
+  fi
   \exec {rw}<> <(:)
   \exec {__sk_pr}<"/proc/self/fd/$rw" {__sk_pw}>"/proc/self/fd/$rw" {rw}>&-
   \exec {__sk_ictl}< <(__sk_input_server & :)
   IFS= builtin read -r -u "$__sk_ictl" __sk_ipid
   \exec {__sk_ictl}<&- {__sk_pw}>&-
-  __sk_cin=$__sk_pr
+  if [[ -n $__sk_nfy ]]; then
+    __sk_hook=" /proc/$$/fd/$__sk_pr /proc/$$/fd/$__sk_nfy"
+  else
+    __sk_cin=$__sk_pr
+  fi
 }
 __sk_input_stop() {
   [[ -n $__sk_ipid ]] && builtin kill -KILL "$__sk_ipid" 2>/dev/null
-  [[ -n $__sk_cin ]] && \exec {__sk_cin}<&-
-  __sk_ipid= __sk_cin=
+  [[ -n $__sk_pr ]] && \exec {__sk_pr}<&-
+  [[ -n $__sk_nfy ]] && \exec {__sk_nfy}<&-
+  __sk_ipid= __sk_cin= __sk_pr= __sk_nfy= __sk_hook=
 }
 # A request from the reader: "VERB NONCE SIZE [ARG]" then SIZE bytes.
 __sk_read() {
@@ -408,7 +425,7 @@ __sk_cell() {
   __sk_marker
   if [[ -n $__sk_glued ]]; then
     # the glue sets the cell's options e, v and x (off while the runner line runs) and `$?`
-    __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/}"' <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
+    __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/}$__sk_hook"' <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
     __sk_await "$__sk_seq"
     __sk_state
     __sk_entered=
