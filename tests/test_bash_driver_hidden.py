@@ -44,6 +44,7 @@ echo "flags: $-"
 f() { echo "frames: ${#BASH_SOURCE[@]} (${FUNCNAME[*]}) (${BASH_SOURCE[*]}) ($(caller))"; }; f
 echo "execution-string: ${BASH_EXECUTION_STRING+set}"
 echo "dirs: $PWD $OLDPWD"
+fds=(/proc/$$/fd/*); echo "fds: ${fds[*]##*/}"
 """.replace("{SKIP}", f"^declare -[-a-zA-Z]* ({'|'.join(DYNAMIC)})(=|$)")
 
 
@@ -82,6 +83,9 @@ def test_introspection_shows_what_a_fresh_bash_shows(bash: SandboxSession) -> No
     assert seen["frames"] == "1 (f) (main) (18 NULL)"  # caller: its line in the cell
     assert seen["execution-string"] == ""  # the driver's source is nowhere in the shell
     assert seen["dirs"] == "/workspace /tmp"
+    # The shell's descriptors: its standard three and its script (255), plus 3, the glob's own
+    # directory; no saved copy of the driver's.
+    assert set(seen["fds"].split()) - {"3"} == {"0", "1", "2", "255"}, seen["fds"]
     assert "__sk" not in result.stdout and "__sk" not in result.stderr
 
 
@@ -217,10 +221,20 @@ def test_readonly_directories_do_not_break_the_runner(bash: SandboxSession, cell
 
 
 def test_a_tiny_descriptor_limit_names_the_cause(bash: SandboxSession) -> None:
-    bash.run("ulimit -n 6")
+    """The runner needs no descriptor beyond the shell's three to run a cell, one to read it:
+    `ulimit -n 6` leaves it working; 3 leaves no room to read the next cell, 2 none to put the
+    shell's own descriptors back. Each is said, and the sandbox replaced."""
+    bash.run("k=1; ulimit -n 6")
+    assert bash.run("echo k=$k").stdout == "k=1\n"
+    bash.run("ulimit -n 3")
     result = bash.run("echo k=$k")
-    assert result.exit_code != 0 and "k=" not in result.stdout
+    assert result.exit_code != 0 and "k=" not in result.stdout and result.state_lost
     assert "resource limit" in result.stderr and "ulimit" in result.stderr, result.stderr
+    bash.run("k=1")
+    result = bash.run("ulimit -n 2")
+    assert result.exit_code != 0 and result.state_lost
+    assert "descriptor limit too low: ulimit -n" in result.stderr, result.stderr
+    assert "\x1e" not in result.stderr  # the driver's marker never reaches the user
 
 
 def test_a_deleted_working_directory_stays_the_shells_as_in_bash(bash: SandboxSession) -> None:

@@ -15,15 +15,15 @@
 # A cell is written to /dev/shm/bash and the user shell gets three lines (the runner). With the
 # glue of the bash image (recipes/bash/sandbox_kernel_glue.c, a loadable builtin the user shell
 # loads first; it hides the SIGINT trap it sets from `trap -p`, and drops the script's frame):
-#   \builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash STATUS -FLAGS [ANSWERS NOTIFY] <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
+#   \builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash STATUS -FLAGS IN /proc/SUP/fd/OUT /proc/SUP/fd/ERR /proc/SUP/fd/EVENTS [ANSWERS NOTIFY]
 #   (( RS SEQ US $? US $- US ${PWD+${PWD@Q}} US ... RS )) 2>/proc/SUP/fd/EVENTS || ((1))
 #   \exec </dev/null >/proc/SUP/fd/EVENTS 2>&1
 # The glue runs the file as bash runs a script read from stdin (messages `bash: line N:` from
 # the cell's first line, one `+` in traces, no frame, `$?` and the options e, v, x put back),
-# empties it (the proof that it ran), and on SIGINT ends the cell from bash's own top level. The
-# redirections on `source` give the cell the container's stdout and stderr and its stdin, and
-# are undone when it ends (`exec >/dev/null` silences its own cell only); they are paths, so a
-# cell that closes descriptors cannot take them away. The second line is the marker
+# empties it (the proof that it ran), and on SIGINT ends the cell from bash's own top level. It
+# opens the cell's stdin and the container's stdout and stderr (paths, so a cell that closes
+# descriptors cannot take them away) on 0, 1 and 2, and /dev/null and EVENTS again when the cell
+# ends (`exec >/dev/null` silences its own cell only). The second line is the marker
 # (__sk_marker): its error message tells the supervisor the cell's end, status, options and
 # directories. The third puts back the shell's own descriptors if the cell closed the saved
 # copies.
@@ -262,8 +262,10 @@ __sk_await() {
 # lookup (a failing redirection costs milliseconds under gVisor).
 __sk_seq=0
 __sk_marker() {
+  local to=' 2>/proc/'$$'/fd/'$__sk_ev
+  [[ -n $__sk_glued ]] && to=  # the glue's runner has put stderr back on the event pipe
   (( ++__sk_seq ))
-  __sk_m='(( '$'\036'$__sk_seq$'\037''$?'$'\037''$-'$'\037''${PWD+${PWD@Q}}'$'\037''${OLDPWD+1}'$'\037''${OLDPWD+${OLDPWD@Q}}'$'\037''${BASHOPTS-}'$'\037''${SHELLOPTS#*interactive-comments}'$'\036'' )) 2>/proc/'$$'/fd/'$__sk_ev' || ((1))'$'\n'
+  __sk_m='(( '$'\036'$__sk_seq$'\037''$?'$'\037''$-'$'\037''${PWD+${PWD@Q}}'$'\037''${OLDPWD+1}'$'\037''${OLDPWD+${OLDPWD@Q}}'$'\037''${BASHOPTS-}'$'\037''${SHELLOPTS#*interactive-comments}'$'\036'' ))'$to' || ((1))'$'\n'
 }
 # Send lines to the user shell.
 __sk_tell() {
@@ -423,7 +425,7 @@ __sk_cell() {
   __sk_marker
   if [[ -n $__sk_glued ]]; then
     # the glue sets the cell's options e, v and x (off while the runner line runs) and `$?`
-    __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/}$__sk_hook"' <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
+    __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/} $2 /proc/$$/fd/$__sk_out /proc/$$/fd/$__sk_err /proc/$$/fd/$__sk_ev$__sk_hook"$'\n'"$__sk_m"
     __sk_await "$__sk_seq"
     __sk_state
     __sk_entered=

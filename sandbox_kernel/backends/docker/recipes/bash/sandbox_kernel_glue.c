@@ -13,10 +13,11 @@
  *   SIGINT trap hidden (the user sees and sets traps as in any bash; setting SIGINT back to its
  *   default puts the driver's trap back, because the default of a non-interactive shell is to
  *   die);
- * - wraps the `source` builtin: `source --sandbox-kernel-cell FILE STATUS FLAGS` runs FILE as a
- *   cell (bash's `parse_and_execute`, as `eval` does, with line numbers reset, the file named
- *   "bash", one level of indirection less, `$?` set to STATUS and the options e, v, x of FLAGS
- *   turned on); `source --sandbox-kernel-interrupt` (the driver's SIGINT trap) ends the running
+ * - wraps the `source` builtin: `source --sandbox-kernel-cell FILE STATUS FLAGS STDIN STDOUT
+ *   STDERR EVENTS` runs FILE as a cell (bash's `parse_and_execute`, as `eval` does, with line
+ *   numbers reset, the file named "bash", one level of indirection less, `$?` set to STATUS, the
+ *   options e, v, x of FLAGS turned on, and descriptors 0, 1 and 2 opened on the three paths,
+ *   then on /dev/null and EVENTS again); `source --sandbox-kernel-interrupt` (the driver's SIGINT trap) ends the running
  *   cell as an interactive shell ends a command on ^C (`throw_to_top_level`), status 130. Any
  *   other use of `source` is bash's own. Two more words, ANSWERS NOTIFY (paths), turn on input
  *   for the cell's `read` builtin where the driver cannot see a blocked read (gVisor has no
@@ -32,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -231,51 +233,117 @@ sk_read (WORD_LIST *list)
   return status;
 }
 
+/* Open path as descriptor target (not close-on-exec), or -1. Under a descriptor limit that
+   leaves no room (`ulimit -n 3`), target is closed first and takes its place. */
+static int
+sk_redirect (const char *path, int target, int flags)
+{
+  int fd = open (path, flags | O_CLOEXEC);
+
+  if (fd < 0 && errno == EMFILE)
+    {
+      close (target);
+      fd = open (path, flags | O_CLOEXEC);
+    }
+  if (fd < 0)
+    return -1;
+  if (fd == target)
+    return fcntl (fd, F_SETFD, 0);
+  if (dup2 (fd, target) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  close (fd);
+  return 0;
+}
+
+static char *events;	/* the shell's own stdout and stderr between cells (a path) */
+
+/* After a cell, or when an interrupt unwinds it: the shell's descriptors between cells. A shell
+   that cannot get them back (`ulimit -n 2`) could no longer tell the driver anything: it says so
+   on the cell's stderr and ends, and the driver reports the sandbox's end. */
+static void
+sk_back_to_events (char *unused)
+{
+  static const char lost[] = "sandbox-kernel: the shell cannot open its own descriptors any "
+    "more (a descriptor limit too low: ulimit -n); this sandbox is replaced (state from earlier "
+    "cells is lost)\n";
+  ssize_t n;
+
+  (void)unused;
+  fflush (stdout);
+  fflush (stderr);
+  if (sk_redirect ("/dev/null", 0, O_RDONLY) < 0 || events == NULL
+      || sk_redirect (events, 1, O_WRONLY) < 0 || dup2 (1, 2) < 0)
+    {
+      n = write (2, lost, sizeof lost - 1);
+      (void)n;
+      _exit (1);
+    }
+}
+
+/* FILE STATUS FLAGS STDIN STDOUT STDERR EVENTS [ANSWERS NOTIFY]: see the top of this file. The
+   cell's descriptors are opened here, not saved (bash would keep copies, on 10 to 12, where the
+   cell could list them): between cells the shell's are /dev/null and EVENTS. */
 static int
 sk_run_cell (WORD_LIST *args)
 {
-  const char *path, *flags;
-  char *text;
+  char *arg[9], *text;
+  const char *flags;
   int status, fd, count = 0;
-  WORD_LIST *w;
 
-  for (w = args; w; w = w->next)
-    count++;
-  if (count != 3 && count != 5)
+  for (; args && count < 9; args = args->next)
+    arg[count++] = args->word->word;
+  if (args || (count != 7 && count != 9))
     {
-      builtin_error ("%s: usage: FILE STATUS FLAGS [ANSWERS NOTIFY]", SK_CELL);
+      builtin_error ("%s: usage: FILE STATUS FLAGS STDIN STDOUT STDERR EVENTS [ANSWERS NOTIFY]",
+		     SK_CELL);
       return EX_USAGE;
     }
   FREE (input_answers);
   FREE (input_notify);
+  FREE (events);
   input_answers = input_notify = NULL;
-  if (count == 5)
+  events = savestring (arg[6]);
+  if (count == 9)
     {
-      input_answers = savestring (args->next->next->next->word->word);
-      input_notify = savestring (args->next->next->next->next->word->word);
+      input_answers = savestring (arg[7]);
+      input_notify = savestring (arg[8]);
     }
-  path = args->word->word;
-  text = sk_read_file (path);
+  text = sk_read_file (arg[0]);
   if (text == NULL)
     {
-      builtin_error ("%s: cannot read", path);
+      builtin_error ("%s: cannot read", arg[0]);
       return EXECUTION_FAILURE;
     }
-  /* Emptied: the driver's proof that this shell read the cell. */
-  fd = open (path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  fflush (stdout);
+  fflush (stderr);
+  if (sk_redirect (arg[3], 0, O_RDONLY) < 0 || sk_redirect (arg[4], 1, O_WRONLY) < 0
+      || sk_redirect (arg[5], 2, O_WRONLY) < 0)
+    {
+      xfree (text);
+      sk_back_to_events (NULL);
+      return EXECUTION_FAILURE;	/* the file stays whole: the driver says the cell did not run */
+    }
+  /* Emptied: the driver's proof that this shell ran the cell. */
+  fd = open (arg[0], O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd >= 0)
     close (fd);
   sk_default_int ();
-  for (flags = args->next->next->word->word; *flags; flags++)
+  for (flags = arg[2]; *flags; flags++)
     if (*flags == 'e' || *flags == 'v' || *flags == 'x')
       change_flag (*flags, FLAG_ON);
   set_shellopts ();
-  last_command_exit_value = atoi (args->next->word->word);
+  last_command_exit_value = atoi (arg[1]);
+  begin_unwind_frame ("sandbox-kernel-cell");
+  add_unwind_protect (sk_back_to_events, NULL);
   cell_running = 1;
   indirection_level--;	/* parse_and_execute adds one: the cell traces with one `+` */
   status = parse_and_execute (text, "bash", SEVAL_NOHIST | SEVAL_RESETLINE);
   indirection_level++;
   cell_running = 0;
+  run_unwind_frame ("sandbox-kernel-cell");
   return status;
 }
 
