@@ -101,6 +101,10 @@ DISPLAY_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 TRUNCATION_MARKER = "\n[sandbox-kernel: output truncated, {dropped} bytes not shown]"
 
 _MAX_MIME_ENTRIES = 64
+BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+"""Bidirectional embeddings, overrides and isolates, as a regex character range: they reorder
+what follows them on the screen (U+202E makes "exe.txt" read "txt.exe"), the "Trojan Source"
+characters (CVE-2021-42574). Never shown in output, never allowed in a file name."""
 _CONTROL = re.compile(
     # Every escape sequence but SGR (colour), whole: CSI, OSC/DCS/SOS/PM/APC up to their
     # terminator (or the end of the text), two-byte and nF escapes, a lone ESC.
@@ -108,9 +112,7 @@ _CONTROL = re.compile(
     r"(?:\[[0-?]*[ -/]*[@-~]?|[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|[ -/]*[0-~]?)"
     # C0 controls but \b \t \n \r, DEL and C1 controls (8-bit CSI, OSC, ... included).
     r"|[\x00-\x07\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]"
-    # Bidirectional embeddings, overrides and isolates: they reorder what follows them on the
-    # screen (U+202E makes "exe.txt" read "txt.exe"), the "Trojan Source" characters.
-    "|[\u202a-\u202e\u2066-\u2069]"
+    f"|[{BIDI_CONTROLS}]"
 )
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MESSAGE_TYPES = ("display_data", "update_display_data", "execute_result")

@@ -8,6 +8,7 @@ Real containers under runc and gVisor, through ``SandboxSession``.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -285,3 +286,30 @@ def test_an_image_without_the_glue_runs_cells_with_the_shell_only_runner() -> No
             assert "T" in session.run('echo "$-"').stdout  # the fallback's functrace
     finally:
         engine.cleanup_all()
+
+
+def test_read_asks_the_frontend_under_runc_and_gvisor(bash: SandboxSession) -> None:
+    """Under gVisor (no /proc/PID/syscall) the glue's `read` asks; under runc the driver sees the
+    blocked read. Either way each read is one input request, in a subshell too, and an
+    interrupted read leaves the next cell its own answer."""
+    answers = iter(["Ada", "Bob"])
+    asked: list[tuple[str, bool]] = []
+
+    def on_input(prompt: str, password: bool) -> str | None:
+        asked.append((prompt, password))
+        return next(answers)
+
+    result = bash.execute('read -r a; b=$(read -r b; echo "$b"); echo "[$a] [$b]"', 30,
+                          on_input=on_input)
+    assert result.stdout == "[Ada] [Bob]\n" and len(asked) == 2, (result.stdout, result.stderr)
+    assert bash.execute('read -r c || echo "end [$c]"', 30).stdout == "end []\n"  # no stdin
+
+    def stall(prompt: str, password: bool) -> str | None:
+        threading.Timer(0.5, bash.interrupt).start()
+        time.sleep(2.0)
+        return None
+
+    stopped = bash.execute("read -r v; echo after", 30, on_input=stall)
+    assert stopped.exit_code == 130 and stopped.stdout == "" and not stopped.state_lost
+    fresh = bash.execute('read -r w; echo "[$w]"', 30, on_input=lambda p, pw: "fresh")
+    assert fresh.stdout == "[fresh]\n", (fresh.stdout, fresh.stderr)

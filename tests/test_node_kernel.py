@@ -109,6 +109,12 @@ def test_introspection_sees_cell_bindings(node: Kernel) -> None:
     assert found["found"] is True
     assert "function greet(who)" in found["data"]["text/plain"]
     assert is_complete(kc, "if (table) {")["status"] == "incomplete"
+    # An open block comment or template string goes on to the next line, as in Node's REPL; an
+    # unterminated string or a stray token is invalid.
+    for code in ("/* a comment", "f( /* c", "let s = `abc"):
+        assert is_complete(kc, code)["status"] == "incomplete", code
+    for code in ('"abc', "let = ;", "x */ y"):
+        assert is_complete(kc, code)["status"] == "invalid", code
 
 
 

@@ -12,32 +12,30 @@
 #   user's; what it prints between cells (the echo of `set -v`, the trace of `set -x`) is read
 #   and dropped here.
 #
-# A cell is written to /dev/shm/bash and the user shell gets three lines (the runner):
-#   \builtin trap -- 'INT TRAP' INT; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt -s expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
+# A cell is written to /dev/shm/bash and the user shell gets three lines (the runner). With the
+# glue of the bash image (recipes/bash/sandbox_kernel_glue.c, a loadable builtin the user shell
+# loads first; it hides the SIGINT trap it sets from `trap -p`, and drops the script's frame):
+#   \builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash STATUS -FLAGS [ANSWERS NOTIFY] <IN >/proc/SUP/fd/OUT 2>/proc/SUP/fd/ERR
 #   (( RS SEQ US $? US $- US ${PWD+${PWD@Q}} US ... RS )) 2>/proc/SUP/fd/EVENTS || ((1))
 #   \exec </dev/null >/proc/SUP/fd/EVENTS 2>&1
-# `source bash` from /dev/shm makes bash's messages read `bash: line N:` (N the cell's own line);
-# the redirections on `source` give the cell the container's stdout and stderr and its stdin, and
+# The glue runs the file as bash runs a script read from stdin (messages `bash: line N:` from
+# the cell's first line, one `+` in traces, no frame, `$?` and the options e, v, x put back),
+# empties it (the proof that it ran), and on SIGINT ends the cell from bash's own top level. The
+# redirections on `source` give the cell the container's stdout and stderr and its stdin, and
 # are undone when it ends (`exec >/dev/null` silences its own cell only); they are paths, so a
-# cell that closes descriptors cannot take them away. The SIGINT trap is set again and
-# expand_aliases put back to the user's setting (from the last marker; -u if they turned it off)
-# before every cell; `cd` is checked with `-ef` because it moves but fails when PWD or OLDPWD is
-# readonly (with errexit on, that failure would end the shell: the runner turns it off). The
-# cell's first line begins with a prefix that truncates /dev/shm/bash (the proof that the real
-# `source` read the cell), goes back to the user's directory, OLDPWD, posix mode and sourcepath,
-# then turns errexit, verbose and xtrace back on: the cell's commands are traced, the runner's
-# are not. The second line is the marker (__sk_marker):
-# its error message tells the supervisor the cell's end, status, options and directories. The
-# third puts back the shell's own descriptors if the cell closed the saved copies.
+# cell that closes descriptors cannot take them away. The second line is the marker
+# (__sk_marker): its error message tells the supervisor the cell's end, status, options and
+# directories. The third puts back the shell's own descriptors if the cell closed the saved
+# copies.
 #
-# What a cell can still see or break (see PROTOCOL.md): the user shell's one SIGINT trap in
-# `trap -p` and `set -T` in `$-` (a non-interactive bash without a SIGINT trap dies of SIGINT; an
-# interactive one loses `line N` in its messages): on SIGINT it sets a DEBUG trap that returns
-# 130 from the sourced cell and every function, removed before the next cell. BASH_SOURCE and
-# BASH_LINENO show the sourced cell ("bash") under the command pipe ("/dev/stdin"). A cell that
-# redefines `builtin`, disables `source` or `cd`, or sets `ulimit -n` too low for the runner's
-# redirections leaves the runner unable to run the next cell: that cell fails with an error naming
-# these causes and the sandbox is replaced, never a false success.
+# Without the glue (an image of the operator's own), the runner is written in bash (__sk_cell):
+# `source bash` from /dev/shm, with a prefix on the cell's first line that puts back the
+# directory, OLDPWD, posix mode and options; a SIGINT trap, visible in `trap -p`, sets a DEBUG
+# trap that returns 130 from the sourced cell and every function (hence `set -T`). PROTOCOL.md
+# lists what each runner shows. A cell that redefines `builtin`, disables `source`, or sets
+# `ulimit -n` too low for the runner's redirections leaves the runner unable to run the next
+# cell: that cell fails with an error naming these causes and the sandbox is replaced, never a
+# false success.
 #
 # The protocol uses builtins only: a cell can leave an environment that no external program could
 # start with (E2BIG).
@@ -90,8 +88,11 @@ exec {__sk_in}< <(__sk_forward <&0 & :) </dev/null
 # (or readv/pread) on that pipe, which /proc/PID/syscall and /proc/PID/fdinfo tell, and nothing
 # it wrote is left unread, it sends an `input` message and writes the answer (plus a newline) to
 # the pipe, or closes it for end of input. This works for the `read` builtin and for any program
-# the cell starts. gVisor has no /proc/PID/syscall: there, and when the frontend does not allow
-# stdin, cells read /dev/null (end of input at once).
+# the cell starts. gVisor has no /proc/PID/syscall: there the cell reads /dev/null, and the glue's
+# `read` builtin (recipes/bash/sandbox_kernel_glue.c) asks instead: it writes a line to a
+# notification pipe, on which the server waits, and reads the answers' pipe in place of /dev/null
+# (other programs read end of input). When the frontend does not allow stdin, cells read
+# /dev/null (end of input at once).
 __sk_input_ok=
 [[ -r /proc/self/syscall ]] && __sk_input_ok=1
 __sk_reader_waiting() {
@@ -114,8 +115,12 @@ __sk_input_server() {
   while builtin read -r k v; do [[ $k == ino: ]] && ino=$v; done < "/proc/self/fdinfo/$__sk_pr"
   \exec {__sk_pr}<&-
   while :; do
-    IFS= builtin read -r -t 0.05 -u "$__sk_nap" _
-    __sk_reader_waiting "$ino" || continue
+    if [[ -n $__sk_nfy ]]; then
+      IFS= builtin read -r -u "$__sk_nfy" _ || return  # a `read` of the glue's asks
+    else
+      IFS= builtin read -r -t 0.05 -u "$__sk_nap" _
+      __sk_reader_waiting "$ino" || continue
+    fi
     __sk_send 1 '{"type":"input","prompt":"","password":false}'
     nonce=
     until [[ $nonce == "$__sk_nonce" ]]; do  # an answer to an earlier cell's request is dropped
@@ -129,21 +134,31 @@ __sk_input_server() {
   done
 }
 # Prepare the cell's stdin (fd __sk_cin) and start its input server; __sk_ipid is the server's.
+# With the glue's `read` (no /proc/PID/syscall), __sk_hook gets the two paths its runner passes.
 __sk_input_start() {
   local rw pid
-  __sk_ipid= __sk_cin=
-  if [[ $1 != 1 || -z $__sk_input_ok ]]; then return; fi
+  __sk_ipid= __sk_cin= __sk_pr= __sk_nfy= __sk_hook=
+  [[ $1 == 1 ]] || return
+  if [[ -z $__sk_input_ok ]]; then
+    [[ -n $__sk_glued ]] || return
+    \exec {__sk_nfy}<> <(:)
+  fi
   \exec {rw}<> <(:)
   \exec {__sk_pr}<"/proc/self/fd/$rw" {__sk_pw}>"/proc/self/fd/$rw" {rw}>&-
   \exec {__sk_ictl}< <(__sk_input_server & :)
   IFS= builtin read -r -u "$__sk_ictl" __sk_ipid
   \exec {__sk_ictl}<&- {__sk_pw}>&-
-  __sk_cin=$__sk_pr
+  if [[ -n $__sk_nfy ]]; then
+    __sk_hook=" /proc/$$/fd/$__sk_pr /proc/$$/fd/$__sk_nfy"
+  else
+    __sk_cin=$__sk_pr
+  fi
 }
 __sk_input_stop() {
   [[ -n $__sk_ipid ]] && builtin kill -KILL "$__sk_ipid" 2>/dev/null
-  [[ -n $__sk_cin ]] && \exec {__sk_cin}<&-
-  __sk_ipid= __sk_cin=
+  [[ -n $__sk_pr ]] && \exec {__sk_pr}<&-
+  [[ -n $__sk_nfy ]] && \exec {__sk_nfy}<&-
+  __sk_ipid= __sk_cin= __sk_pr= __sk_nfy= __sk_hook=
 }
 # A request from the reader: "VERB NONCE SIZE [ARG]" then SIZE bytes.
 __sk_read() {
@@ -408,7 +423,7 @@ __sk_cell() {
   __sk_marker
   if [[ -n $__sk_glued ]]; then
     # the glue sets the cell's options e, v and x (off while the runner line runs) and `$?`
-    __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/}"' <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
+    __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/}$__sk_hook"' <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
     __sk_await "$__sk_seq"
     __sk_state
     __sk_entered=

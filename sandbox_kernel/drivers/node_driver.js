@@ -620,7 +620,9 @@ function isComplete(code) {
     if (wrapped === null || INCOMPLETE.test(wrapped.message)) err = wrapped;
   }
   if (err === null) return { status: 'complete', indent: '' };
-  if (INCOMPLETE.test(err.message)) {
+  // an open block comment: Node's REPL goes on to the next line (V8 calls it an invalid token)
+  const comment = /Invalid or unexpected token/.test(err.message) ? compiles(`${code}\n*/`) : err;
+  if (comment === null || INCOMPLETE.test(comment.message)) {
     const last = code.split('\n').pop();
     const indent = (/^\s*/.exec(last)[0]) + (/[{([]\s*$/.test(last) ? '  ' : '');
     return { status: 'incomplete', indent };

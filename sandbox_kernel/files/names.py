@@ -12,9 +12,11 @@ from __future__ import annotations
 import posixpath
 import re
 
+from sandbox_kernel.output_policy import BIDI_CONTROLS
+
 MAX_NAME_BYTES = 4096
 """Linux's PATH_MAX; a longer name could not be opened in the sandbox anyway."""
-_UNSHOWABLE = re.compile("[\x01-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNSHOWABLE = re.compile(f"[\x01-\x1f\x7f-\x9f{BIDI_CONTROLS}]")
 
 
 def check_name(name: object, what: str = "file name", *, allow_root: bool = False) -> str:

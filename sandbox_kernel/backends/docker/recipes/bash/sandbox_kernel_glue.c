@@ -18,7 +18,11 @@
  *   "bash", one level of indirection less, `$?` set to STATUS and the options e, v, x of FLAGS
  *   turned on); `source --sandbox-kernel-interrupt` (the driver's SIGINT trap) ends the running
  *   cell as an interactive shell ends a command on ^C (`throw_to_top_level`), status 130. Any
- *   other use of `source` is bash's own.
+ *   other use of `source` is bash's own. Two more words, ANSWERS NOTIFY (paths), turn on input
+ *   for the cell's `read` builtin where the driver cannot see a blocked read (gVisor has no
+ *   /proc/PID/syscall): a `read` of the cell's standard input, /dev/null there, writes a line to
+ *   NOTIFY (the driver then sends an input request) and reads from ANSWERS instead, where the
+ *   answer, or the end of input, arrives. Other programs still read /dev/null.
  *
  * The names of the builtins, their help and their flags stay bash's; `enable -d trap` would
  * succeed where it fails for a static builtin (the one trace left). It uses symbols that Debian's
@@ -30,6 +34,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "loadables.h"
@@ -51,6 +57,13 @@ extern int trap_builtin (WORD_LIST *);
 extern int source_builtin (WORD_LIST *);
 extern struct builtin *builtin_address_internal (char *, int);
 extern SHELL_VAR *find_variable (const char *);
+extern int read_builtin (WORD_LIST *);
+extern int internal_getopt (WORD_LIST *, char *);
+extern void reset_internal_getopt (void);
+extern char *list_optarg;
+extern void begin_unwind_frame (char *);
+extern void run_unwind_frame (char *);
+extern void add_unwind_protect ();
 
 #define SK_INT_TRAP "{ \\builtin source --sandbox-kernel-interrupt; } 2>/dev/null"
 #define SK_CELL "--sandbox-kernel-cell"
@@ -58,6 +71,7 @@ extern SHELL_VAR *find_variable (const char *);
 #define SK_MAX_CELL (64 * 1024 * 1024)
 
 static int cell_running;
+static char *input_answers, *input_notify;	/* a cell's input paths, or NULL */
 
 static int
 sk_trap_is_ours (void)
@@ -143,18 +157,102 @@ sk_read_file (const char *path)
   return text;
 }
 
+/* Standard input as it was before a `read` of the cell's answers (see sk_read). */
+static void
+sk_restore_stdin (char *saved)
+{
+  int fd = (int)(intptr_t)saved;
+
+  dup2 (fd, 0);
+  close (fd);
+}
+
+static void
+sk_notify (void)
+{
+  int fd = open (input_notify, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+
+  if (fd >= 0)
+    {
+      ssize_t n = write (fd, "\n", 1);	/* failing: nobody listens, the read gets end of input */
+
+      (void)n;
+      close (fd);
+    }
+}
+
+static int
+sk_is_dev_null (int fd)
+{
+  struct stat st;
+
+  return fstat (fd, &st) == 0 && S_ISCHR (st.st_mode) && st.st_rdev == makedev (1, 3);
+}
+
+/* `read`: bash's own, fed from the cell's answers when it reads the cell's standard input and
+   the cell has input paths (see the top of this file). Its options are parsed as read does. */
+static int
+sk_read (WORD_LIST *list)
+{
+  int opt, fd = 0, poll_only = 0, answers, saved, status;
+
+  if (input_answers == NULL)
+    return read_builtin (list);
+  reset_internal_getopt ();
+  while ((opt = internal_getopt (list, "ac:d:ei:n:N:p:rst:u:")) != -1)
+    {
+      if (opt == 'u')
+	fd = atoi (list_optarg);
+      else if (opt == 't')
+	poll_only = strtod (list_optarg, NULL) == 0;
+      else if (opt != 'a' && opt != 'c' && opt != 'd' && opt != 'e' && opt != 'i' && opt != 'n'
+	       && opt != 'N' && opt != 'p' && opt != 'r' && opt != 's')
+	fd = -1;	/* a usage error or --help: bash's own answer */
+    }
+  reset_internal_getopt ();
+  if (fd != 0 || poll_only || sk_is_dev_null (0) == 0)
+    return read_builtin (list);
+  answers = open (input_answers, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  saved = answers < 0 ? -1 : fcntl (0, F_DUPFD_CLOEXEC, 10);
+  if (saved < 0)
+    {
+      if (answers >= 0)
+	close (answers);
+      return read_builtin (list);
+    }
+  fcntl (answers, F_SETFL, fcntl (answers, F_GETFL) & ~O_NONBLOCK);
+  dup2 (answers, 0);
+  close (answers);
+  begin_unwind_frame ("sandbox-kernel-read");
+  add_unwind_protect (sk_restore_stdin, (char *)(intptr_t)saved);	/* an interrupt, too */
+  sk_notify ();
+  status = read_builtin (list);
+  run_unwind_frame ("sandbox-kernel-read");
+  return status;
+}
+
 static int
 sk_run_cell (WORD_LIST *args)
 {
   const char *path, *flags;
   char *text;
-  int status, fd;
+  int status, fd, count = 0;
+  WORD_LIST *w;
 
-  if (args == NULL || args->next == NULL || args->next->next == NULL
-      || args->next->next->next != NULL)
+  for (w = args; w; w = w->next)
+    count++;
+  if (count != 3 && count != 5)
     {
-      builtin_error ("%s: usage: FILE STATUS FLAGS", SK_CELL);
+      builtin_error ("%s: usage: FILE STATUS FLAGS [ANSWERS NOTIFY]", SK_CELL);
       return EX_USAGE;
+    }
+  FREE (input_answers);
+  FREE (input_notify);
+  input_answers = input_notify = NULL;
+  if (count == 5)
+    {
+      input_answers = savestring (args->next->next->next->word->word);
+      input_notify = savestring (args->next->next->next->next->word->word);
     }
   path = args->word->word;
   text = sk_read_file (path);
@@ -246,6 +344,10 @@ trap_builtin_load (char *name)
   if (b == NULL || b->function != source_builtin)
     return 0;
   b->function = sk_source;
+  b = builtin_address_internal ("read", 1);
+  if (b == NULL || b->function != read_builtin)
+    return 0;
+  b->function = sk_read;
   set_signal (SIGINT, SK_INT_TRAP);
   sk_forget_script ("BASH_SOURCE");
   sk_forget_script ("BASH_LINENO");
