@@ -17,6 +17,7 @@ from queue import Empty
 from typing import Any
 
 import kernel_support
+import psutil
 import pytest
 from docker_support import docker_api as connect
 from docker_support import exists
@@ -227,6 +228,92 @@ def test_output_while_the_next_cell_runs_is_that_cells(python: Kernel) -> None:
     assert streamed(messages, second) == "own\nlate\n"
     assert streamed(messages, first) == ""
     assert wait_for_reply(kc, second)["content"]["status"] == "ok"
+
+
+def displayed(messages: list[dict[str, Any]], msg_id: str,
+              msg_type: str = "display_data") -> list[dict[str, Any]]:
+    return [m["content"] for m in messages if m["msg_type"] == msg_type
+            and m["parent_header"].get("msg_id") == msg_id]
+
+
+def test_a_display_after_the_cell_is_sent_at_once_under_that_cell(python: Kernel) -> None:
+    """Issue 15.5, as ipykernel: a display that a cell's timer makes after the cell ended is
+    published at once, while the kernel is idle, as display_data with that cell's parent header,
+    after the same output policy as a cell's displays (the script is removed)."""
+    _, kc = python
+    kernel_support.drain(kc)
+    msg_id = kc.execute("import threading\nfrom IPython.display import HTML, display\n"
+                        "threading.Timer(0.5, lambda: display(HTML("
+                        "'<b>late</b><script>alert(1)</script>'))).start()")
+    assert wait_for_reply(kc, msg_id)["content"]["status"] == "ok"
+    during = iopub_until(kc, idle_of(msg_id), 30)
+    assert displayed(during, msg_id) == [], "the timer fired before the cell ended"
+    ended = time.monotonic()
+    after = iopub_until(kc, lambda msg: msg["msg_type"] == "display_data", 3)
+    (content,) = displayed(after, msg_id)
+    assert content["data"]["text/html"] == "<b>late</b>"
+    assert content["transient"] == {}
+    print(f"late display {time.monotonic() - ended:.2f} s after the cell's idle")
+
+
+def test_an_update_after_the_cell_is_sent_at_once_under_that_cell(python: Kernel) -> None:
+    """A thread's ``update_display`` of a display the cell showed, after the cell ended: an
+    update_display_data with the cell's parent header and the same display id."""
+    _, kc = python
+    kernel_support.drain(kc)
+    msg_id = kc.execute("import threading, time\nfrom IPython.display import display\n"
+                        "handle = display({'text/plain': 'v0'}, raw=True, display_id=True)\n"
+                        "def later():\n    time.sleep(0.5)\n"
+                        "    handle.update({'text/plain': 'v1'}, raw=True)\n"
+                        "threading.Thread(target=later).start()")
+    assert wait_for_reply(kc, msg_id)["content"]["status"] == "ok"
+    during = iopub_until(kc, idle_of(msg_id), 30)
+    (shown,) = displayed(during, msg_id)
+    assert shown["data"] == {"text/plain": "v0"} and shown["transient"]["display_id"]
+    assert displayed(during, msg_id, "update_display_data") == []
+    after = iopub_until(kc, lambda msg: msg["msg_type"] == "update_display_data", 3)
+    (update,) = displayed(after, msg_id, "update_display_data")
+    assert update["data"] == {"text/plain": "v1"}
+    assert update["transient"] == shown["transient"]
+
+
+def test_a_flood_of_displays_after_the_cell_is_bounded(python: Kernel) -> None:
+    """A thread that displays 300 MB after its cell ended: the kernel publishes what fits one
+    cell's output caps (16 MiB of frames, OutputPolicy.max_cell_bytes), drops the rest unparsed
+    with one note under that cell, its memory stays bounded, and the next cell answers at once."""
+    km, kc = python
+    kernel = psutil.Process(km.provisioner.process.pid)  # type: ignore[union-attr]
+    kernel_support.drain(kc)
+    before = kernel.memory_info().rss
+    msg_id = kc.execute("import threading\nfrom IPython.display import display\n"
+                        "def flood():\n    for _ in range(3000):\n"
+                        "        display({'text/plain': 'x' * 100_000}, raw=True)\n"
+                        "    print('flood done', flush=True)\n"
+                        "threading.Timer(0.3, flood).start()")
+    assert wait_for_reply(kc, msg_id)["content"]["status"] == "ok"
+    peak = before
+    text = ""
+
+    def flood_done(msg: dict[str, Any]) -> bool:
+        nonlocal text, peak
+        peak = max(peak, kernel.memory_info().rss)
+        text += streamed([msg], msg_id)
+        return "flood done\n" in text
+
+    messages = iopub_until(kc, flood_done, 120)
+    shown = displayed(messages, msg_id)
+    assert 100 < len(shown) < 200, len(shown)  # 16 MiB of ~100 KB frames
+    assert all(d["data"] == {"text/plain": "x" * 100_000} for d in shown)
+    assert text.count("[sandbox-kernel: displays after the cell over") == 1, text[-500:]
+    growth = peak - before
+    print(f"kernel RSS {before / 2**20:.0f} MiB, peak +{growth / 2**20:.0f} MiB during the flood")
+    assert growth < 64 * 2**20  # RSS_BUDGET of tests/security/test_output.py
+    started = time.monotonic()
+    after = execute(kc, "print('next')")
+    assert_ok(after)
+    assert after.text("stdout") == "next\n"
+    assert not after.of_type("display_data")
+    assert time.monotonic() - started < 10
 
 
 def test_receipt_in_reply_metadata(python: Kernel) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox_kernel import DockerSandbox, Limits
+from sandbox_kernel.engine.rich import RichOutput
 from sandbox_kernel.engine.session import SandboxSession
 
 
@@ -358,6 +359,46 @@ def test_output_after_a_cell_is_capped_until_the_next_cell(sandbox: DockerSandbo
             assert out == "y" * 4096
             assert err == ("[sandbox-kernel: output after the cell over 4 KiB per stream was "
                            "dropped until the next cell]\n")
+
+
+def test_displays_after_a_cell_go_to_on_late_display_at_once(sandbox: DockerSandbox) -> None:
+    """Displays a cell's timer makes after the cell ended reach ``on_late_display`` at once,
+    policed (an HTML script is removed, a disallowed MIME type dropped with a note through
+    ``on_late_output``), even after a completion request in between; without the callback they
+    are dropped and counted, never given to the next run."""
+    code = ("import threading\nfrom IPython.display import HTML, display\n"
+            "def later():\n"
+            "    display(HTML('<i>late</i><script>alert(1)</script>'), display_id='d1')\n"
+            "    display({'text/plain': 'v1', 'application/x-evil': 'e'}, raw=True,\n"
+            "            display_id='d1', update=True)\n"
+            "threading.Timer(0.8, later).start()")
+    displays: list[tuple[RichOutput, float]] = []
+    text: list[tuple[str, str]] = []
+    with sandbox.session("python") as session:
+        session.on_late_display = lambda output: displays.append((output, time.monotonic()))
+        session.on_late_output = lambda name, chunk: text.append((name, chunk))
+        assert session.run(code, timeout=30).exit_code == 0
+        ended = time.monotonic()
+        assert session.complete("pri", 3)["matches"]  # a request between: not a run
+        deadline = ended + 5
+        while len(displays) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [output for output, _ in displays] == [
+            RichOutput("display_data", {"text/plain": "<IPython.core.display.HTML object>",
+                                        "text/html": "<i>late</i>"}, {}, "d1"),
+            RichOutput("update_display_data", {"text/plain": "v1"}, {}, "d1")]
+        assert displays[0][1] - ended < 3
+        assert text == [("stderr", "[sandbox-kernel] dropped application/x-evil: this MIME "
+                                   "type is not allowed\n")]
+        after = session.run("print('next')", timeout=30)
+        assert (after.stdout, after.displays) == ("next\n", [])
+        dropped = session.dropped_messages
+        session.on_late_display = None
+        assert session.run(code, timeout=30).exit_code == 0
+        time.sleep(2)
+        assert len(displays) == 2
+        assert session.dropped_messages == dropped + 2
+        assert session.run("print('next')", timeout=30).displays == []
 
 
 # -- messages over the host's cap (Limits.max_message) ---------------------------------------------

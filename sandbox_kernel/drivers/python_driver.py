@@ -25,8 +25,9 @@ import types
 BOOT_NONCE = sys.argv[-1]
 MAX_MESSAGE = int(sys.argv[-2]) if len(sys.argv) > 2 and sys.argv[-2].isdigit() else 4 << 20
 RICH = {"display": "display_data", "execute_result": "execute_result"}
-state = {"allow_stdin": False, "nonce": BOOT_NONCE, "loop": None, "error": None,
-         "in_cell": False}
+# "run": the nonce of the last run request, which displays carry (a thread's, after its cell).
+state = {"allow_stdin": False, "nonce": BOOT_NONCE, "run": BOOT_NONCE, "loop": None,
+         "error": None, "in_cell": False}
 # One input exchange at a time, and only while a cell runs: a thread that asks after its cell
 # ended would otherwise read the host's next request as its answer (and the next cell hang).
 input_lock = threading.Lock()
@@ -102,10 +103,11 @@ def bounded(message):
     return json.dumps(dict(small, type=kind)).encode()
 
 
-def send(message, stream=1):
-    """One frame about the current request: RS US NONCE US SIZE US JSON LF, written whole;
-    flushes the user's streams first so that frames and text keep their order. The JSON is at
-    most MAX_MESSAGE bytes (``bounded``): a bigger frame would be dropped by the host."""
+def send(message, stream=1, nonce=None):
+    """One frame about the current request (or the request ``nonce``): RS US NONCE US SIZE US
+    JSON LF, written whole; flushes the user's streams first so that frames and text keep their
+    order. The JSON is at most MAX_MESSAGE bytes (``bounded``): a bigger frame would be dropped
+    by the host."""
     for f in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         try:
             f.flush()
@@ -113,7 +115,8 @@ def send(message, stream=1):
             pass
     body = bounded(message)
     if body is not None:
-        _write(stream, b"\x1e\x1f%s\x1f%d\x1f%s\n" % (state["nonce"].encode(), len(body), body))
+        nonce = nonce or state["nonce"]
+        _write(stream, b"\x1e\x1f%s\x1f%d\x1f%s\n" % (nonce.encode(), len(body), body))
 
 
 def read_control():
@@ -401,15 +404,17 @@ def make_ipython_runner():
     from traitlets.config import Config
 
     class FramePublisher(DisplayPublisher):
-        """``display()``, ``update_display`` and ``clear_output`` as protocol frames."""
+        """``display()``, ``update_display`` and ``clear_output`` as protocol frames, always
+        about the last cell: a thread's display after its cell ended (even during a completion
+        request) is that cell's late display (PROTOCOL.md, "Output after the cell")."""
 
         def publish(self, data, metadata=None, source=None, *, transient=None, update=False,
                     **kwargs):
             send({"type": "display", "data": data, "metadata": metadata or {},
-                  "transient": transient or {}, "update": bool(update)})
+                  "transient": transient or {}, "update": bool(update)}, nonce=state["run"])
 
         def clear_output(self, wait=False):
-            send({"type": "clear_output", "wait": bool(wait)})
+            send({"type": "clear_output", "wait": bool(wait)}, nonce=state["run"])
 
     class FrameDisplayHook(DisplayHook):
         """The value of a cell's last expression (``Out[n]``) as an ``execute_result`` frame."""
@@ -630,6 +635,7 @@ def serve():
         payload = data.decode("utf-8", "replace")
         if verb == "run":
             acknowledge(data)
+            state["run"] = nonce  # after the ack, which must be the run's first frame
             if failure:
                 print(f"[sandbox] IPython could not start ({failure}); cells run as plain Python",
                       file=sys.stderr)

@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from sandbox_kernel.backends import Attachment
@@ -86,6 +87,16 @@ OOM_KEPT = ("The OOM killer ended a process during this cell (out of memory, lim
 LATE_NOTE = ("[sandbox-kernel: output after the cell over {cap} per stream was dropped "
              "until the next cell]\n")
 """Sent once per stream and period between cells, when the text after a cell reached its cap."""
+
+LATE_DISPLAY_TYPES = ("display", "clear_output")
+"""Driver messages a cell's threads and timers may send after the cell ended (``display`` is
+``display_data`` or ``update_display_data``): published at once, as ipykernel does."""
+
+LATE_DISPLAY_NOTE = ("[sandbox-kernel: displays after the cell over {count} messages or {size} "
+                     "were dropped until the next cell]\n")
+"""Sent once per period between cells, when the displays after a cell reached the caps of one
+cell's outputs (``OutputPolicy.max_outputs_per_cell`` messages, updates and clears counted too,
+and ``OutputPolicy.max_cell_bytes`` of frames)."""
 
 # $1: the driver source's size, $2: the boot nonce, $3: the message cap (bytes). Python and Node:
 # the nonce is the last argument, the cap the one before; Bash: the nonce is $1, the cap $2.
@@ -175,6 +186,26 @@ def driver_command(
     return ["sh", "-c", script, "sh", str(len(source)), token, str(max_message)], source
 
 
+@dataclass
+class LateDisplays:
+    """What a period between cells has sent to ``on_late_display`` (counted before parsing)."""
+
+    budget: OutputBudget = field(default_factory=lambda: POLICY.budget(reset_on_clear=False))
+    messages: int = 0
+    size: int = 0
+    full: bool = False
+
+    def admit(self, size: int) -> bool:
+        """Whether one more frame of ``size`` bytes fits the period's caps."""
+        if self.full or self.messages >= POLICY.max_outputs_per_cell or (
+                self.size + size > POLICY.max_cell_bytes):
+            self.full = True
+            return False
+        self.messages += 1
+        self.size += size
+        return True
+
+
 class SandboxSession:
     """A container that keeps a language's state between ``run`` calls.
 
@@ -188,7 +219,10 @@ class SandboxSession:
     it, the text waits (bounded by the backlog) and comes out as the next run's output, as it
     would in a terminal. Text written while a cell runs is that cell's output, whichever cell's
     code wrote it: the sandbox's stdout does not say (ipykernel, too, gives a thread's output to
-    the request being served). Driver messages between cells are dropped and counted
+    the request being served). Displays (``display_data``, ``update_display_data``,
+    ``clear_output``) that a cell's threads or timers send after it ended go to
+    ``on_late_display`` at once, through the output policy, when it is set; other driver
+    messages between cells, and those displays without the callback, are dropped and counted
     (``dropped_messages``).
     """
 
@@ -216,6 +250,21 @@ class SandboxSession:
         most ``Limits.max_output`` bytes per stream between two cells, then one ``LATE_NOTE`` on
         stderr and the rest is dropped. An exception it raises is ignored. Set it before the
         session starts; ``None`` (the default): the next run gets that text."""
+        self.on_late_display: DisplayCallback | None = None
+        """Called with each display (a policed ``RichOutput``: ``display_data``,
+        ``update_display_data`` or ``clear_output``) that the last cell's threads or timers send
+        after the cell ended, from the session's reader thread and at once: it must not block.
+        The frames carry the nonce of the last ``run`` (``drivers/PROTOCOL.md``); they go through
+        the output policy with one budget per period between cells, and at most
+        ``OutputPolicy.max_outputs_per_cell`` messages or ``max_cell_bytes`` of them per period
+        are parsed, then one ``LATE_DISPLAY_NOTE`` goes to ``on_late_output`` (stderr) and the
+        rest is dropped (counted in ``dropped_messages``). The policy's notes go to
+        ``on_late_output`` as stderr too. An exception it raises is ignored. ``None`` (the
+        default): such displays are dropped and counted, as any message between cells."""
+        self._late_nonce: str | None = None
+        """The nonce of the last ``run`` whose late displays are accepted (``None``: none)."""
+        self._late_displays = LateDisplays()
+        self._late_dropped = 0
         self._routing = threading.Lock()
         """Held while text is routed: to ``on_late_output`` (between cells) or to the queue."""
         self._collecting = True
@@ -252,6 +301,7 @@ class SandboxSession:
             scanners = {STDOUT: FrameScanner(self.limits.max_message, nonce),
                         STDERR: FrameScanner(self.limits.max_message, nonce)}
             self._scanners = scanners
+            self._late_nonce = None
             events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
             self._events = events
 
@@ -270,6 +320,10 @@ class SandboxSession:
                                 self._deliver_late(stream_id, item.data)
                             elif backlog.admit(stream_id, len(item.data)):
                                 events.put(("text", stream_id, item.data))
+                        continue
+                    if item.nonce == scanner.also and item.nonce != scanner.expected:
+                        with self._routing:  # a display of the last cell's threads
+                            self._deliver_late_display(item.body)
                         continue
                     if not backlog.admit(MESSAGES, len(item.body)):
                         continue
@@ -387,7 +441,8 @@ class SandboxSession:
                     self._send_late(stream.name, stream.flush())
                 return
             self._late = self._late_streams()
-            if self.on_late_output is None:
+            self._late_displays = LateDisplays()
+            if self.on_late_output is None and self.on_late_display is None:
                 return
             keep: list[tuple[str, int, Any]] = []
             while True:
@@ -395,12 +450,14 @@ class SandboxSession:
                     kind, tag, data = self._events.get_nowait()
                 except queue.Empty:
                     break
-                if kind == "text":
+                if kind == "text" and self.on_late_output is not None:
                     self._backlog.release(tag, len(data))
                     self._deliver_late(tag, data)
                 elif kind == "msg":  # for the request that just ended: stale, as in _collect
                     self._backlog.release(MESSAGES, tag >> 2)
-                elif kind != "dropped":  # counted already
+                    if data["nonce"] == self._late_nonce and self._late_display_admitted(tag >> 2):
+                        self._show_late_display(data)
+                elif kind not in ("dropped", "msg"):  # counted already
                     keep.append((kind, tag, data))
             for event in keep:
                 self._events.put(event)
@@ -414,6 +471,43 @@ class SandboxSession:
         if stream.dropped and not already_dropped:
             self._send_late("stderr", LATE_NOTE.format(cap=format_size(stream.cap)))
 
+    def _deliver_late_display(self, body: bytes) -> None:
+        """Give a display frame of the last cell, sent after it ended, to ``on_late_display``
+        (called with ``_routing`` held): counted against the period's caps before it is parsed,
+        then validated and policed as a cell's displays are."""
+        if self._late_display_admitted(len(body)):
+            message = parse_message(body)
+            if message is None:
+                self._invalid_messages += 1
+            else:
+                self._show_late_display(message)
+
+    def _late_display_admitted(self, size: int) -> bool:
+        """Whether a late display frame of ``size`` bytes is parsed; past the period's caps, one
+        ``LATE_DISPLAY_NOTE`` and the rest is dropped and counted."""
+        late = self._late_displays
+        was_full = late.full
+        if self.on_late_display is not None and late.admit(size):
+            return True
+        self._late_dropped += 1
+        if late.full and not was_full:
+            note = LATE_DISPLAY_NOTE.format(count=POLICY.max_outputs_per_cell,
+                                            size=format_size(POLICY.max_cell_bytes))
+            self._deliver_late(STDERR, note.encode())
+        return False
+
+    def _show_late_display(self, message: Message) -> None:
+        if message["type"] not in LATE_DISPLAY_TYPES:
+            self._late_dropped += 1  # a done, an input, ...: only displays outlive their cell
+            return
+        output = rich_output(message, self._late_displays.budget)
+        for note in self._late_displays.budget.take_notes():
+            self._deliver_late(STDERR, (note + "\n").encode())
+        callback = self.on_late_display
+        if output is not None and callback is not None:
+            with contextlib.suppress(Exception):  # the reader thread must go on reading
+                callback(output)
+
     def _send_late(self, name: str, text: str) -> None:
         callback = self.on_late_output
         if text and callback is not None:
@@ -425,6 +519,13 @@ class SandboxSession:
         for scanner in self._scanners.values():
             scanner.expected = nonce
 
+    def _accept_late(self, nonce: str | None) -> None:
+        """Also accept frames carrying ``nonce``, the last cell's, as late displays (``None``:
+        while a cell runs, and without ``on_late_display``)."""
+        self._late_nonce = nonce
+        for scanner in self._scanners.values():
+            scanner.also = nonce
+
     def _rejected_messages(self) -> tuple[int, int]:
         """Frames of this session's own requests it could not use: ``(oversized, malformed)``."""
         return (sum(s.oversized_expected for s in self._scanners.values()),
@@ -435,7 +536,7 @@ class SandboxSession:
         """Driver frames dropped since the session started: sent between requests or with a
         stale nonce, over ``Limits.max_message``, unterminated, or failing validation."""
         return (self._dropped_before + sum(s.dropped for s in self._scanners.values())
-                + self._invalid_messages + self._backlog.dropped(MESSAGES))
+                + self._invalid_messages + self._backlog.dropped(MESSAGES) + self._late_dropped)
 
     def close(self) -> None:
         """Remove the container; the session cannot be used afterwards.
@@ -606,6 +707,7 @@ class SandboxSession:
             flag = "1" if on_input is not None else "0"
             started = time.monotonic()
             assert self._pump is not None
+            self._accept_late(None)
             self._expect(nonce)
             self._read_cell(True)
             ooms_before = self._oom_count()
@@ -616,6 +718,8 @@ class SandboxSession:
                 result = self._collect(nonce, data, started + seconds, on_output, on_input,
                                        on_display)
             finally:
+                # Late displays first: no frame of this cell falls between the two.
+                self._accept_late(nonce if self.on_late_display is not None else None)
                 self._expect(None)
                 self._read_cell(False)
             result.execution_time = (time.monotonic() - started) * 1000.0

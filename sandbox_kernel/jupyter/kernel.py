@@ -76,6 +76,8 @@ class SandboxKernel(SandboxSettings, Kernel):
         # threads, timers or background jobs print after it ended goes out at once with that
         # cell's parent header, until the next execute_request (as ipykernel's streams do).
         self._output = StreamBatcher(partial(self._publish_stream, {}))
+        self._late_parent: dict[str, Any] = {}
+        """The last execute_request, whose threads' late displays go out under it."""
         self.runner: CellRunner | None = None
         self.config_error: str | None = None
         self.sandbox_limits = Limits()
@@ -92,7 +94,7 @@ class SandboxKernel(SandboxSettings, Kernel):
             self.runner = runner_class(
                 sandbox, flavour.language, self.sandbox_limits,
                 start_files=self._start_files if self.upload_on_start else None,
-                on_late_output=self._output.write)
+                on_late_output=self._output.write, on_late_display=self._publish_late_display)
         except (TraitError, ValueError) as exc:
             self.config_error = f"invalid sandbox configuration: {exc}"
             self.log.error("%s", self.config_error)
@@ -266,6 +268,7 @@ class SandboxKernel(SandboxSettings, Kernel):
         self._cancel_input.clear()
         output = self._output
         output.retarget(partial(self._publish_stream, parent))
+        self._late_parent = parent
         shown: set[str] = set()
 
         def on_display(item: RichOutput) -> None:
@@ -418,6 +421,14 @@ class SandboxKernel(SandboxSettings, Kernel):
         sequences are cut in two."""
         self._session().send(self.iopub_socket, "stream",
                              {"name": name, "text": terminal_text(text)}, parent)
+
+    def _publish_late_display(self, item: RichOutput) -> None:
+        """Send a display that a cell's thread or timer made after the cell ended (already
+        policed, ``SandboxSession.on_late_display``) with the last execute_request's parent
+        header, as ipykernel does; called from the session's reader thread."""
+        self._output.flush()  # after the text printed before it
+        msg_type, content = iopub_message(item, self.execution_count)
+        self._session().send(self.iopub_socket, msg_type, content, self._late_parent)
 
     def _session(self) -> Session:
         """The Jupyter message session (set by the kernel app before any message arrives)."""

@@ -68,14 +68,17 @@ class CellRunner(Protocol):
 class SessionRunner:
     """One ``SandboxSession`` for the kernel's lifetime; state persists between cells.
 
-    ``on_late_output`` gets the text the sandbox writes between cells, at once (see
-    ``SandboxSession.on_late_output``)."""
+    ``on_late_output`` gets the text the sandbox writes between cells, at once, and
+    ``on_late_display`` the displays a cell's threads send after it ended (see
+    ``SandboxSession.on_late_output`` and ``on_late_display``)."""
 
     def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits,
                  start_files: StartFiles | None = None,
-                 on_late_output: OutputCallback | None = None) -> None:
+                 on_late_output: OutputCallback | None = None,
+                 on_late_display: DisplayCallback | None = None) -> None:
         self.session: SandboxSession = sandbox.session(language, limits)
         self.session.on_late_output = on_late_output
+        self.session.on_late_display = on_late_display
         if start_files is not None:
             # Every start: the first one, and each restart after the sandbox was lost.
             self.session.on_start = lambda session: session.put_files(start_files())
@@ -165,11 +168,12 @@ class SessionRunner:
 
 class FreshRunner:
     """A new container for every cell (``DockerSandbox.run``): nothing survives a cell, so
-    nothing writes after it (``on_late_output`` is never called)."""
+    nothing writes after it (``on_late_output`` and ``on_late_display`` are never called)."""
 
     def __init__(self, sandbox: DockerSandbox, language: str, limits: Limits,
                  start_files: StartFiles | None = None,
-                 on_late_output: OutputCallback | None = None) -> None:
+                 on_late_output: OutputCallback | None = None,
+                 on_late_display: DisplayCallback | None = None) -> None:
         self.sandbox = sandbox
         self.language = language
         self.limits = limits
