@@ -29,10 +29,11 @@ def signal_name(number: int) -> str:
 
 
 def describe_status(code: int | None, signalled: bool = True) -> str:
-    """``exit status N``, naming the signal for 128+N unless the program chose that status."""
+    """``exit status N``, naming the signal for 128+N (N a signal of this system: 1 to 64 on
+    Linux) unless the program chose that status."""
     if code is None:
         return "no exit status"
-    if code > 128 and signalled:
+    if code > 128 and signalled and code - 128 in signal.valid_signals():
         return f"exit status {code} (killed by signal {code - 128})"
     return f"exit status {code}"
 

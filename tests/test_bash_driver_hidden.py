@@ -316,6 +316,14 @@ def test_read_asks_the_frontend_under_runc_and_gvisor(bash: SandboxSession) -> N
     result = bash.execute('read -r a; b=$(read -r b; echo "$b"); echo "[$a] [$b]"', 30,
                           on_input=on_input)
     assert result.stdout == "[Ada] [Bob]\n" and len(asked) == 2, (result.stdout, result.stderr)
+    # A read of /dev/null or a background job's read asks nothing; the rest of an answer is
+    # read before anything is asked again (as from a terminal).
+    answers = iter(["xyz", "SECOND"])
+    asked.clear()
+    result = bash.execute("read a </dev/null; echo \"rc=$?\"; read b & wait\n"
+                          'IFS= read -r -n 2 c; read d; read e; echo "[$c] [$d] [$e]"', 30,
+                          on_input=on_input)
+    assert result.stdout == "rc=1\n[xy] [z] [SECOND]\n" and len(asked) == 2, result.stdout
     assert bash.execute('read -r c || echo "end [$c]"', 30).stdout == "end []\n"  # no stdin
 
     def stall(prompt: str, password: bool) -> str | None:
@@ -327,3 +335,26 @@ def test_read_asks_the_frontend_under_runc_and_gvisor(bash: SandboxSession) -> N
     assert stopped.exit_code == 130 and stopped.stdout == "" and not stopped.state_lost
     fresh = bash.execute('read -r w; echo "[$w]"', 30, on_input=lambda p, pw: "fresh")
     assert fresh.stdout == "[fresh]\n", (fresh.stdout, fresh.stderr)
+
+
+def test_the_runner_leaves_the_users_last_command_and_traps_alone(bash: SandboxSession) -> None:
+    """Between two cells the driver runs commands of its own in the user shell; `$_`,
+    PIPESTATUS and the user's DEBUG and ERR traps see none of them, as if the cells were one
+    script."""
+    assert bash.run('echo "[$_]"').stdout == "[/usr/bin/bash]\n"  # a fresh bash's: its path
+    bash.run("echo hi there")
+    assert bash.run('echo "[$_]"').stdout == "[there]\n"
+    bash.run("false | true")
+    assert bash.run('echo "${PIPESTATUS[@]}"').stdout == "1 0\n"
+    bash.run("n=0; trap '((n++))' DEBUG")
+    assert bash.run('echo "n=$n"').stdout == "n=1\n"
+    assert bash.run('echo "n=$n"; trap - DEBUG').stdout == "n=2\n"
+    bash.run("e=0; trap '((e++))' ERR")
+    bash.run("false")
+    assert bash.run('echo "e=$e"; trap - ERR').stdout == "e=1\n"
+    # A DEBUG trap that skips every command (extdebug) skips the user's commands only: the
+    # cells end at once, as bash's script would, and the shell is kept.
+    skipped = bash.run("x=keep; shopt -s extdebug; trap false DEBUG; echo skipped", timeout=20)
+    assert skipped.stdout == "" and not skipped.timed_out and not skipped.state_lost
+    again = bash.run("echo skipped too", timeout=20)
+    assert again.stdout == "" and not again.timed_out and not again.state_lost

@@ -88,10 +88,10 @@ exec {__sk_in}< <(__sk_forward <&0 & :) </dev/null
 # (or readv/pread) on that pipe, which /proc/PID/syscall and /proc/PID/fdinfo tell, and nothing
 # it wrote is left unread, it sends an `input` message and writes the answer (plus a newline) to
 # the pipe, or closes it for end of input. This works for the `read` builtin and for any program
-# the cell starts. gVisor has no /proc/PID/syscall: there the cell reads /dev/null, and the glue's
-# `read` builtin (recipes/bash/sandbox_kernel_glue.c) asks instead: it writes a line to a
-# notification pipe, on which the server waits, and reads the answers' pipe in place of /dev/null
-# (other programs read end of input). When the frontend does not allow stdin, cells read
+# the cell starts. gVisor has no /proc/PID/syscall: there the cell's stdin is an empty pipe with
+# no writer, and the glue's `read` builtin (recipes/bash/sandbox_kernel_glue.c) of that stdin asks
+# instead: it writes a line to a notification pipe, on which the server waits, and reads the
+# answers' pipe in its place (other programs read end of input). When the frontend does not allow stdin, cells read
 # /dev/null (end of input at once).
 __sk_input_ok=
 [[ -r /proc/self/syscall ]] && __sk_input_ok=1
@@ -149,6 +149,10 @@ __sk_input_start() {
   IFS= builtin read -r -u "$__sk_ictl" __sk_ipid
   \exec {__sk_ictl}<&- {__sk_pw}>&-
   if [[ -n $__sk_nfy ]]; then
+    # the cell's stdin: a pipe of its own with no writer (end of input for any other reader), so
+    # that the glue's `read` asks for the cell's stdin only, not for /dev/null or a background job
+    \exec {__sk_eof}< <(:)
+    __sk_cin=$__sk_eof
     __sk_hook=" /proc/$$/fd/$__sk_pr /proc/$$/fd/$__sk_nfy"
   else
     __sk_cin=$__sk_pr
@@ -157,7 +161,7 @@ __sk_input_start() {
 __sk_input_stop() {
   [[ -n $__sk_ipid ]] && builtin kill -KILL "$__sk_ipid" 2>/dev/null
   [[ -n $__sk_pr ]] && \exec {__sk_pr}<&-
-  [[ -n $__sk_nfy ]] && \exec {__sk_nfy}<&-
+  [[ -n $__sk_nfy ]] && \exec {__sk_nfy}<&- {__sk_eof}<&-
   __sk_ipid= __sk_cin= __sk_pr= __sk_nfy= __sk_hook=
 }
 # A request from the reader: "VERB NONCE SIZE [ARG]" then SIZE bytes.

@@ -49,6 +49,9 @@ def test_audit_names_and_statuses() -> None:
         "ok", "error", "timeout"]
     assert describe_status(137) == "exit status 137 (killed by signal 9)"
     assert describe_status(137, signalled=False) == "exit status 137"
+    # 128 + a number that is no signal (exit 200, 254): a status the program chose
+    assert describe_status(200) == "exit status 200"
+    assert describe_status(254) == "exit status 254"
     assert describe_status(None) == "no exit status"
 
 

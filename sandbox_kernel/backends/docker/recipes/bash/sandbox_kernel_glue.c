@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -66,14 +67,74 @@ extern char *list_optarg;
 extern void begin_unwind_frame (char *);
 extern void run_unwind_frame (char *);
 extern void add_unwind_protect ();
+extern void restore_default_signal (int);
+extern char *get_string_value (const char *);
+extern SHELL_VAR *bind_variable (const char *, char *, int);
+extern ARRAY *save_pipestatus_array (void);
+extern void restore_pipestatus_array (ARRAY *);
 
 #define SK_INT_TRAP "{ \\builtin source --sandbox-kernel-interrupt; } 2>/dev/null"
 #define SK_CELL "--sandbox-kernel-cell"
 #define SK_INTERRUPT "--sandbox-kernel-interrupt"
 #define SK_MAX_CELL (64 * 1024 * 1024)
+#define SK_DEBUG_TRAP NSIG	/* bash's trap.h, not among the installed headers */
+#define SK_ERROR_TRAP (NSIG + 1)
 
 static int cell_running;
 static char *input_answers, *input_notify;	/* a cell's input paths, or NULL */
+static ino_t cell_stdin;	/* the inode of the cell's own stdin pipe, or 0 */
+
+/* What the user's last command left, held while the driver's commands run between cells, so
+   that they neither change it nor run the user's DEBUG or ERR trap: `$_`, PIPESTATUS, and
+   those two traps (taken off between cells, put back when the next cell starts). */
+static char *held_underscore, *held_debug, *held_err;
+static ARRAY *held_pipestatus;
+
+static char *
+sk_take_trap (int sig)
+{
+  char *t = trap_list[sig];
+
+  if (signal_is_trapped (sig) == 0 || t == (char *)SIG_DFL || t == (char *)SIG_IGN)
+    return NULL;
+  t = savestring (t);
+  restore_default_signal (sig);
+  return t;
+}
+
+static void
+sk_hold_state (void)
+{
+  char *u = get_string_value ("_");
+
+  if (held_pipestatus == NULL)
+    held_pipestatus = save_pipestatus_array ();
+  if (held_underscore == NULL && u)
+    held_underscore = savestring (u);
+  if (held_debug == NULL)
+    held_debug = sk_take_trap (SK_DEBUG_TRAP);
+  if (held_err == NULL)
+    held_err = sk_take_trap (SK_ERROR_TRAP);
+}
+
+static void
+sk_release_state (void)
+{
+  if (held_debug)
+    set_signal (SK_DEBUG_TRAP, held_debug);
+  if (held_err)
+    set_signal (SK_ERROR_TRAP, held_err);
+  FREE (held_debug);
+  FREE (held_err);
+  held_debug = held_err = NULL;
+  if (held_underscore)
+    bind_variable ("_", held_underscore, 0);
+  FREE (held_underscore);
+  held_underscore = NULL;
+  if (held_pipestatus)
+    restore_pipestatus_array (held_pipestatus);	/* which takes it */
+  held_pipestatus = NULL;
+}
 
 static int
 sk_trap_is_ours (void)
@@ -183,12 +244,15 @@ sk_notify (void)
     }
 }
 
+/* Whether fd is the cell's own stdin (a pipe of its own, with no writer: end of input for any
+   other reader), not /dev/null or a file given by a redirection, nor a background job's. */
 static int
-sk_is_dev_null (int fd)
+sk_is_cell_stdin (int fd)
 {
   struct stat st;
 
-  return fstat (fd, &st) == 0 && S_ISCHR (st.st_mode) && st.st_rdev == makedev (1, 3);
+  return cell_stdin != 0 && fstat (fd, &st) == 0 && S_ISFIFO (st.st_mode)
+	 && st.st_ino == cell_stdin;
 }
 
 /* `read`: bash's own, fed from the cell's answers when it reads the cell's standard input and
@@ -196,7 +260,7 @@ sk_is_dev_null (int fd)
 static int
 sk_read (WORD_LIST *list)
 {
-  int opt, fd = 0, poll_only = 0, answers, saved, status;
+  int opt, fd = 0, poll_only = 0, answers, saved, status, waiting;
 
   if (input_answers == NULL)
     return read_builtin (list);
@@ -212,7 +276,7 @@ sk_read (WORD_LIST *list)
 	fd = -1;	/* a usage error or --help: bash's own answer */
     }
   reset_internal_getopt ();
-  if (fd != 0 || poll_only || sk_is_dev_null (0) == 0)
+  if (fd != 0 || poll_only || sk_is_cell_stdin (0) == 0)
     return read_builtin (list);
   answers = open (input_answers, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   saved = answers < 0 ? -1 : fcntl (0, F_DUPFD_CLOEXEC, 10);
@@ -223,11 +287,14 @@ sk_read (WORD_LIST *list)
       return read_builtin (list);
     }
   fcntl (answers, F_SETFL, fcntl (answers, F_GETFL) & ~O_NONBLOCK);
+  if (ioctl (answers, FIONREAD, &waiting) < 0)
+    waiting = 0;
   dup2 (answers, 0);
   close (answers);
   begin_unwind_frame ("sandbox-kernel-read");
   add_unwind_protect (sk_restore_stdin, (char *)(intptr_t)saved);	/* an interrupt, too */
-  sk_notify ();
+  if (waiting <= 0)
+    sk_notify ();	/* the rest of an earlier answer is read first, as from a terminal */
   status = read_builtin (list);
   run_unwind_frame ("sandbox-kernel-read");
   return status;
@@ -272,6 +339,8 @@ sk_back_to_events (char *unused)
   ssize_t n;
 
   (void)unused;
+  sk_hold_state ();
+  cell_stdin = 0;
   fflush (stdout);
   fflush (stderr);
   if (sk_redirect ("/dev/null", 0, O_RDONLY) < 0 || events == NULL
@@ -292,6 +361,7 @@ sk_run_cell (WORD_LIST *args)
   char *arg[9], *text;
   const char *flags;
   int status, fd, count = 0;
+  struct stat st;
 
   for (; args && count < 9; args = args->next)
     arg[count++] = args->word->word;
@@ -319,7 +389,10 @@ sk_run_cell (WORD_LIST *args)
     }
   fflush (stdout);
   fflush (stderr);
-  if (sk_redirect (arg[3], 0, O_RDONLY) < 0 || sk_redirect (arg[4], 1, O_WRONLY) < 0
+  /* (not blocking to open: a pipe with no writer would wait for one) */
+  if (sk_redirect (arg[3], 0, O_RDONLY | O_NONBLOCK) < 0
+      || fcntl (0, F_SETFL, fcntl (0, F_GETFL) & ~O_NONBLOCK) < 0
+      || sk_redirect (arg[4], 1, O_WRONLY) < 0
       || sk_redirect (arg[5], 2, O_WRONLY) < 0)
     {
       xfree (text);
@@ -330,7 +403,10 @@ sk_run_cell (WORD_LIST *args)
   fd = open (arg[0], O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd >= 0)
     close (fd);
+  if (fstat (0, &st) == 0 && S_ISFIFO (st.st_mode))
+    cell_stdin = st.st_ino;
   sk_default_int ();
+  sk_release_state ();
   for (flags = arg[2]; *flags; flags++)
     if (*flags == 'e' || *flags == 'v' || *flags == 'x')
       change_flag (*flags, FLAG_ON);
@@ -420,5 +496,6 @@ trap_builtin_load (char *name)
   sk_forget_script ("BASH_SOURCE");
   sk_forget_script ("BASH_LINENO");
   sk_forget_script ("FUNCNAME");
-  return 1;
+  held_underscore = savestring (get_string_value ("BASH") ? get_string_value ("BASH") : "bash");
+  return 1;	/* `$_` at the first cell: the shell's path, as in a fresh bash */
 }
