@@ -14,16 +14,20 @@
  *   default puts the driver's trap back, because the default of a non-interactive shell is to
  *   die);
  * - wraps the `source` builtin: `source --sandbox-kernel-cell FILE STATUS FLAGS STDIN STDOUT
- *   STDERR EVENTS` runs FILE as a cell (bash's `parse_and_execute`, as `eval` does, with line
- *   numbers reset, the file named "bash", one level of indirection less, `$?` set to STATUS, the
- *   options e, v, x of FLAGS turned on, and descriptors 0, 1 and 2 opened on the three paths,
- *   then on /dev/null and EVENTS again); `source --sandbox-kernel-interrupt` (the driver's SIGINT trap) ends the running
- *   cell as an interactive shell ends a command on ^C (`throw_to_top_level`), status 130. Any
- *   other use of `source` is bash's own. Two more words, ANSWERS NOTIFY (paths), turn on input
- *   for the cell's `read` builtin where the driver cannot see a blocked read (gVisor has no
- *   /proc/PID/syscall): a `read` of the cell's standard input, /dev/null there, writes a line to
- *   NOTIFY (the driver then sends an input request) and reads from ANSWERS instead, where the
- *   answer, or the end of input, arrives. Other programs still read /dev/null.
+ *   STDERR EVENTS` runs FILE as a cell: bash's `parse_and_execute` (as `eval` does) with line
+ *   numbers from 1, the file named "bash", one level of indirection less, `$?` set to STATUS,
+ *   the options e, v, x of FLAGS turned on, and descriptors 0, 1 and 2 opened on the three paths
+ *   (then /dev/null and EVENTS again); between cells it holds what the user's last command left
+ *   (`$_`, PIPESTATUS) and the user's DEBUG and ERR traps, so that the driver's own commands
+ *   change or run none of them. `source --sandbox-kernel-interrupt` (the driver's SIGINT trap)
+ *   ends the running cell as an interactive shell ends a command on ^C (`throw_to_top_level`),
+ *   status 130. Any other use of `source` is bash's own;
+ * - wraps `read`: two more words after EVENTS, ANSWERS NOTIFY (paths), turn on input for the
+ *   `read` builtin where the driver cannot see a blocked read (gVisor has no /proc/PID/syscall):
+ *   a `read` of the cell's own stdin (there a pipe with no writer) writes a line to NOTIFY,
+ *   unless part of an answer is still waiting (the driver then sends an input request), and
+ *   reads from ANSWERS instead, where the answer, or the end of input, arrives. Other programs,
+ *   and reads of anything else, read what they would.
  *
  * The names of the builtins, their help and their flags stay bash's; `enable -d trap` would
  * succeed where it fails for a static builtin (the one trace left). It uses symbols that Debian's
