@@ -422,21 +422,17 @@ __sk_line1_invalid() {
 # __sk_entered says whether the real `source` read it.
 __sk_cell() {
   builtin printf '%s' "$1" 2>/dev/null >| /dev/shm/bash || __sk_fail "cannot write the cell to /dev/shm"
-  # errexit is off until the prefix has moved back: with it, `cd` exits the shell when it cannot
-  # set a readonly PWD or OLDPWD (even on the left of `||`).
   local aliases=-u
   [[ :$__sk_opts: == *:expand_aliases:* ]] && aliases=-s
   __sk_marker
   if [[ -n $__sk_glued ]]; then
     # the glue sets the cell's options e, v and x (off while the runner line runs) and `$?`
     __sk_tell '\builtin set +exv; \builtin source --sandbox-kernel-cell /dev/shm/bash '"${__sk_status:-0}"' -'"${__sk_flags//[^evx]/} $2 /proc/$$/fd/$__sk_out /proc/$$/fd/$__sk_err /proc/$$/fd/$__sk_ev$__sk_hook"$'\n'"$__sk_m"
-    __sk_await "$__sk_seq"
-    __sk_state
-    __sk_entered=
-    [[ -s /dev/shm/bash ]] || __sk_entered=1
-    return
+  else
+    # errexit is off until the prefix has moved back: with it, `cd` exits the shell when it
+    # cannot set a readonly PWD or OLDPWD (even on the left of `||`).
+    __sk_tell "$__sk_inttrap"'; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt '$aliases' expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
   fi
-  __sk_tell "$__sk_inttrap"'; \builtin trap - DEBUG; \builtin set +o posix; \builtin shopt -u sourcepath; \builtin shopt '$aliases' expand_aliases; \builtin set +e; { \builtin cd /dev/shm; [[ . -ef /dev/shm ]]; } 2>/dev/null && \builtin source bash <'"$2"' >/proc/'"$$"'/fd/'"$__sk_out"' 2>/proc/'"$$"'/fd/'"$__sk_err"$'\n'"$__sk_m"'\exec </dev/null >/proc/'"$$"'/fd/'"$__sk_ev"' 2>&1'
   __sk_await "$__sk_seq"
   __sk_state
   __sk_entered=

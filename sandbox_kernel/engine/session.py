@@ -457,7 +457,7 @@ class SandboxSession:
                     self._backlog.release(MESSAGES, tag >> 2)
                     if data["nonce"] == self._late_nonce and self._late_display_admitted(tag >> 2):
                         self._show_late_display(data)
-                elif kind not in ("dropped", "msg"):  # counted already
+                elif kind != "dropped":  # counted already
                     keep.append((kind, tag, data))
             for event in keep:
                 self._events.put(event)
